@@ -1,2 +1,36 @@
-//! placeholder
+//! llm-gateway: a fast, MLflow-gateway-compatible LLM gateway.
+//!
+//! It loads an MLflow gateway YAML config and serves its endpoints over gRPC, grpc-web, MLflow's
+//! REST API and OpenAI's REST API, all on one port, calling the configured providers.
+//!
+//! The modules, in the direction dependencies point (surfaces → service → providers):
+//!
+//! - [`server`]: the one listener; dispatches each request to the gRPC or REST surface by its
+//!   content type; graceful shutdown.
+//! - [`grpc`]: the tonic services (gRPC, and grpc-web through tonic-web) over the service layer.
+//! - [`rest`]: the MLflow and OpenAI REST facades; [`rest::codec`] owns their JSON shapes.
+//! - [`service`]: the unified chat, completions, embeddings and endpoint services every surface
+//!   calls; request validation shared by all surfaces; endpoint and route resolution; the stream
+//!   commit rule.
+//! - [`providers`]: one module per upstream API (wire types, pure conversions, thin I/O) behind
+//!   the closed [`providers::Provider`] enum; shared upstream HTTP mechanics in
+//!   [`providers::http`].
+//! - [`config`]: the MLflow YAML config, strictly parsed into validated runtime types, with
+//!   located errors and secrets resolved once.
+//! - [`error`]: the one error model and its exhaustive mapping to HTTP statuses, MLflow JSON
+//!   bodies and gRPC codes.
+//! - [`pb`]: the generated Protobuf API, the gateway's one internal model.
+//! - [`proto_json`]: `google.protobuf.Struct` ⇄ JSON without intermediate values.
+//! - [`mock_upstream`]: a deterministic OpenAI-compatible upstream for tests and benchmarks
+//!   (never on a production path).
+
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod mock_upstream;
 pub mod pb;
+pub mod proto_json;
+pub mod providers;
+pub mod rest;
+pub mod server;
+pub mod service;

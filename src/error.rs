@@ -1,0 +1,412 @@
+//! The gateway's one error model.
+//!
+//! Every failure on a request path is a [`GatewayError`]. Each variant knows where it came from
+//! ([`Origin`]), whether trying again could help, and how it looks on every surface: the HTTP
+//! status and the MLflow-style JSON body of the REST facades ([`GatewayError::http_status`],
+//! [`GatewayError::rest_body`]) and the gRPC status ([`GatewayError::grpc_code`]). The mapping
+//! tables below are exhaustive `match`es without a wildcard arm, so a new variant cannot be added
+//! without deciding how every surface shows it.
+
+use serde_json::{Value, json};
+
+/// Who caused a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The request was wrong; retrying the same request cannot succeed.
+    Client,
+    /// The upstream provider failed or refused.
+    Upstream,
+    /// The gateway itself failed.
+    Gateway,
+}
+
+/// One entry of a FastAPI/pydantic-style validation error list (`{"type","loc","msg","input","ctx"}`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldError {
+    /// Pydantic error type, e.g. `missing`, `less_than_equal`, `list_type`.
+    pub kind: &'static str,
+    /// Location inside the request body, e.g. `["messages", 0, "role"]` (the REST facade prefixes `"body"`).
+    pub loc: Vec<LocPart>,
+    /// Human-readable message, pydantic's wording.
+    pub msg: String,
+    /// The offending input value.
+    pub input: Value,
+    /// Extra context (e.g. `{"le": 2.0}`), when pydantic gives one.
+    pub ctx: Option<Value>,
+}
+
+/// One step of a [`FieldError`] location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocPart {
+    /// An object key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+}
+
+impl From<&str> for LocPart {
+    fn from(key: &str) -> Self {
+        LocPart::Key(key.to_owned())
+    }
+}
+
+impl From<usize> for LocPart {
+    fn from(index: usize) -> Self {
+        LocPart::Index(index)
+    }
+}
+
+impl FieldError {
+    /// The location as a dotted path (`messages[0].role`), for non-JSON surfaces such as gRPC.
+    pub fn path(&self) -> String {
+        let mut out = String::new();
+        for part in &self.loc {
+            match part {
+                LocPart::Key(k) => {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                }
+                LocPart::Index(i) => {
+                    out.push('[');
+                    out.push_str(&i.to_string());
+                    out.push(']');
+                }
+            }
+        }
+        out
+    }
+
+    fn to_json(&self, prefix: Option<&str>) -> Value {
+        let mut loc: Vec<Value> = Vec::with_capacity(self.loc.len() + 1);
+        if let Some(p) = prefix {
+            loc.push(Value::from(p));
+        }
+        loc.extend(self.loc.iter().map(|p| match p {
+            LocPart::Key(k) => Value::from(k.as_str()),
+            LocPart::Index(i) => Value::from(*i),
+        }));
+        let mut obj = serde_json::Map::new();
+        obj.insert("type".into(), Value::from(self.kind));
+        obj.insert("loc".into(), Value::Array(loc));
+        obj.insert("msg".into(), Value::from(self.msg.as_str()));
+        obj.insert("input".into(), self.input.clone());
+        if let Some(ctx) = &self.ctx {
+            obj.insert("ctx".into(), ctx.clone());
+        }
+        Value::Object(obj)
+    }
+}
+
+/// A failure on a request path.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// The request body failed validation (422, a pydantic-style error list).
+    #[error("invalid request: {}", field_summary(.0))]
+    Validation(Vec<FieldError>),
+    /// The request is semantically unacceptable for the endpoint (MLflow answers 422 with a
+    /// string detail, e.g. a `model` field on an invocation route).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// The request is malformed for this route (400), e.g. a chat call to an embeddings endpoint.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No endpoint or route of that name (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The endpoint's provider cannot serve this kind of call (501).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The request body is larger than the configured limit (413).
+    #[error("request body exceeds the limit of {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The endpoint's rate limit is exhausted (429).
+    #[error("Rate limit exceeded: {limit}")]
+    RateLimited {
+        /// The limit as MLflow words it: `2 per 1 minute`.
+        limit: String,
+        /// Seconds until the window resets.
+        retry_after_secs: u64,
+    },
+    /// The upstream answered with an error status; the status is passed through.
+    #[error("upstream returned HTTP {status}: {}", detail_text(.detail))]
+    Upstream {
+        /// The upstream HTTP status.
+        status: u16,
+        /// The error detail as MLflow shapes it (`error.message`, the whole JSON, or `{"message": text}`).
+        detail: Value,
+        /// The upstream's `Retry-After`, in seconds, when it sent one.
+        retry_after_secs: Option<u64>,
+    },
+    /// The upstream answered 2xx with a body the gateway cannot use (502).
+    #[error("{0}")]
+    UpstreamBadResponse(String),
+    /// The upstream could not be reached: connection refused or reset, DNS or TLS failure (502).
+    #[error("{0}")]
+    UpstreamUnreachable(String),
+    /// The upstream did not answer within the endpoint's timeout (504).
+    #[error("{0}")]
+    UpstreamTimeout(String),
+    /// A bug or an unexpected state in the gateway (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn field_summary(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| {
+            let path = e.path();
+            if path.is_empty() {
+                e.msg.clone()
+            } else {
+                format!("{path}: {}", e.msg)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn detail_text(detail: &Value) -> String {
+    match detail {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl GatewayError {
+    /// A single validation error.
+    pub fn field(
+        kind: &'static str,
+        loc: Vec<LocPart>,
+        msg: impl Into<String>,
+        input: Value,
+        ctx: Option<Value>,
+    ) -> Self {
+        GatewayError::Validation(vec![FieldError {
+            kind,
+            loc,
+            msg: msg.into(),
+            input,
+            ctx,
+        }])
+    }
+
+    /// Who caused the failure.
+    pub fn origin(&self) -> Origin {
+        match self {
+            GatewayError::Validation(_)
+            | GatewayError::Unprocessable(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::NotFound(_)
+            | GatewayError::NotImplemented(_)
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RateLimited { .. } => Origin::Client,
+            GatewayError::Upstream { .. }
+            | GatewayError::UpstreamBadResponse(_)
+            | GatewayError::UpstreamUnreachable(_)
+            | GatewayError::UpstreamTimeout(_) => Origin::Upstream,
+            GatewayError::Internal(_) => Origin::Gateway,
+        }
+    }
+
+    /// Whether the same request may succeed if tried again (on this or another destination).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            GatewayError::Upstream { status, .. } => *status == 429 || *status >= 500,
+            GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => true,
+            GatewayError::RateLimited { .. } => true,
+            GatewayError::UpstreamBadResponse(_)
+            | GatewayError::Validation(_)
+            | GatewayError::Unprocessable(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::NotFound(_)
+            | GatewayError::NotImplemented(_)
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::Internal(_) => false,
+        }
+    }
+
+    /// The HTTP status the REST facades answer with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            GatewayError::Validation(_) | GatewayError::Unprocessable(_) => 422,
+            GatewayError::BadRequest(_) => 400,
+            GatewayError::NotFound(_) => 404,
+            GatewayError::NotImplemented(_) => 501,
+            GatewayError::PayloadTooLarge { .. } => 413,
+            GatewayError::RateLimited { .. } => 429,
+            GatewayError::Upstream { status, .. } => *status,
+            GatewayError::UpstreamBadResponse(_) | GatewayError::UpstreamUnreachable(_) => 502,
+            GatewayError::UpstreamTimeout(_) => 504,
+            GatewayError::Internal(_) => 500,
+        }
+    }
+
+    /// The gRPC status code for the gRPC, grpc-web and Connect surfaces.
+    pub fn grpc_code(&self) -> tonic::Code {
+        use tonic::Code;
+        match self {
+            GatewayError::Validation(_)
+            | GatewayError::Unprocessable(_)
+            | GatewayError::BadRequest(_) => Code::InvalidArgument,
+            GatewayError::NotFound(_) => Code::NotFound,
+            GatewayError::NotImplemented(_) => Code::Unimplemented,
+            GatewayError::PayloadTooLarge { .. } | GatewayError::RateLimited { .. } => {
+                Code::ResourceExhausted
+            }
+            GatewayError::Upstream { status, .. } => code_for_upstream_status(*status),
+            GatewayError::UpstreamBadResponse(_) | GatewayError::UpstreamUnreachable(_) => {
+                Code::Unavailable
+            }
+            GatewayError::UpstreamTimeout(_) => Code::DeadlineExceeded,
+            GatewayError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The JSON body of the REST facades (MLflow's FastAPI shapes: `{"detail": ...}`, and
+    /// `{"error": ...}` for rate limiting).
+    pub fn rest_body(&self) -> Value {
+        match self {
+            GatewayError::Validation(errors) => json!({
+                "detail": errors.iter().map(|e| e.to_json(Some("body"))).collect::<Vec<_>>()
+            }),
+            GatewayError::RateLimited { .. } => json!({ "error": self.to_string() }),
+            GatewayError::Upstream { detail, .. } => json!({ "detail": detail }),
+            GatewayError::Unprocessable(m)
+            | GatewayError::BadRequest(m)
+            | GatewayError::NotFound(m)
+            | GatewayError::NotImplemented(m)
+            | GatewayError::UpstreamBadResponse(m)
+            | GatewayError::UpstreamUnreachable(m)
+            | GatewayError::UpstreamTimeout(m)
+            | GatewayError::Internal(m) => json!({ "detail": m }),
+            GatewayError::PayloadTooLarge { .. } => json!({ "detail": self.to_string() }),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, when known.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            GatewayError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            GatewayError::Upstream {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            GatewayError::Validation(_)
+            | GatewayError::Unprocessable(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::NotFound(_)
+            | GatewayError::NotImplemented(_)
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::UpstreamBadResponse(_)
+            | GatewayError::UpstreamUnreachable(_)
+            | GatewayError::UpstreamTimeout(_)
+            | GatewayError::Internal(_) => None,
+        }
+    }
+
+    /// The error as a gRPC status (message = the human-readable text).
+    pub fn to_status(&self) -> tonic::Status {
+        tonic::Status::new(self.grpc_code(), self.to_string())
+    }
+}
+
+/// gRPC code for an upstream HTTP error status, by what the status means for the caller.
+fn code_for_upstream_status(status: u16) -> tonic::Code {
+    use tonic::Code;
+    match status {
+        400 | 413 | 422 => Code::InvalidArgument,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::NotFound,
+        408 | 504 => Code::DeadlineExceeded,
+        409 => Code::Aborted,
+        429 => Code::ResourceExhausted,
+        501 => Code::Unimplemented,
+        502 | 503 => Code::Unavailable,
+        500..=599 => Code::Internal,
+        _ => Code::Unknown,
+    }
+}
+
+impl From<GatewayError> for tonic::Status {
+    fn from(e: GatewayError) -> Self {
+        e.to_status()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_body_is_fastapi_shaped() {
+        let e = GatewayError::field(
+            "less_than_equal",
+            vec!["temperature".into()],
+            "Input should be less than or equal to 2",
+            json!(3.0),
+            Some(json!({"le": 2.0})),
+        );
+        assert_eq!(e.http_status(), 422);
+        assert_eq!(
+            e.rest_body().to_string(),
+            r#"{"detail":[{"type":"less_than_equal","loc":["body","temperature"],"msg":"Input should be less than or equal to 2","input":3.0,"ctx":{"le":2.0}}]}"#
+        );
+        assert_eq!(e.grpc_code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            e.to_string(),
+            "invalid request: temperature: Input should be less than or equal to 2"
+        );
+    }
+
+    #[test]
+    fn rate_limit_body_uses_error_key() {
+        let e = GatewayError::RateLimited {
+            limit: "2 per 1 minute".into(),
+            retry_after_secs: 30,
+        };
+        assert_eq!(
+            e.rest_body().to_string(),
+            r#"{"error":"Rate limit exceeded: 2 per 1 minute"}"#
+        );
+        assert_eq!(e.http_status(), 429);
+        assert_eq!(e.grpc_code(), tonic::Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn upstream_status_passes_through() {
+        let e = GatewayError::Upstream {
+            status: 503,
+            detail: json!({"detail": "weird"}),
+            retry_after_secs: None,
+        };
+        assert_eq!(e.http_status(), 503);
+        assert_eq!(e.rest_body().to_string(), r#"{"detail":{"detail":"weird"}}"#);
+        assert_eq!(e.grpc_code(), tonic::Code::Unavailable);
+        assert!(e.is_retryable());
+        let bad = GatewayError::Upstream {
+            status: 400,
+            detail: json!("upstream bad request"),
+            retry_after_secs: None,
+        };
+        assert!(!bad.is_retryable());
+        assert_eq!(bad.grpc_code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn network_failures_are_502_and_504() {
+        assert_eq!(GatewayError::UpstreamUnreachable("x".into()).http_status(), 502);
+        assert_eq!(GatewayError::UpstreamTimeout("x".into()).http_status(), 504);
+        assert_eq!(
+            GatewayError::UpstreamTimeout("x".into()).grpc_code(),
+            tonic::Code::DeadlineExceeded
+        );
+    }
+}

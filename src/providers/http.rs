@@ -1,0 +1,472 @@
+//! Upstream HTTP mechanics every HTTP provider shares: the one pooled client, sending a JSON
+//! request with the endpoint's timeout, turning upstream failures into [`GatewayError`]s the way
+//! MLflow's gateway shapes them (spec §2.7, improved per design.md §4), and reading an SSE
+//! response as a stream of decoded JSON events.
+//!
+//! Upstream error bodies pass through [`Redactor`] before they can reach a client or a log line,
+//! so an upstream that echoes the key it received cannot leak it.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures::{Stream, StreamExt};
+use http::{HeaderMap, HeaderValue, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::config::Secret;
+use crate::error::GatewayError;
+
+/// Builds the shared client: keep-alive pools to every upstream, rustls (ring) for TLS, no
+/// redirects (MLflow does not follow them either), no whole-request timeout (each call sets its own).
+pub fn build_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    // A process-wide rustls provider must be chosen once; it is an error only if one is set already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Replaces every configured secret in upstream-provided text with `[redacted]`.
+#[derive(Clone, Default)]
+pub struct Redactor {
+    secrets: Vec<Secret>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor({} secrets)", self.secrets.len())
+    }
+}
+
+impl Redactor {
+    /// A redactor for these secrets (empty ones are ignored).
+    pub fn new(secrets: impl IntoIterator<Item = Secret>) -> Self {
+        // Longest first, so a secret that contains another is replaced whole. Very short values
+        // are skipped: redacting "a" would destroy every message without protecting anything.
+        let mut secrets: Vec<Secret> = secrets
+            .into_iter()
+            .filter(|s| s.expose().trim().len() >= 4)
+            .collect();
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+        Redactor { secrets }
+    }
+
+    /// `text` with every secret replaced.
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for s in &self.secrets {
+            for form in [s.expose(), s.expose().trim()] {
+                if out.contains(form) {
+                    out = out.replace(form, "[redacted]");
+                }
+            }
+        }
+        out
+    }
+
+    /// `value` with every secret replaced in every string it contains.
+    pub fn value(&self, value: Value) -> Value {
+        if self.secrets.is_empty() {
+            return value;
+        }
+        match value {
+            Value::String(s) => Value::String(self.text(&s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|v| self.value(v)).collect()),
+            Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (self.text(&k), self.value(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+}
+
+/// Sends a prepared request, mapping transport failures.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<reqwest::Response, GatewayError> {
+    request
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e, timeout))
+}
+
+/// A reqwest failure as a gateway error: timeouts are 504, everything else 502. The message never
+/// includes the URL (which may carry a key in its query for some providers).
+pub fn transport_error(e: &reqwest::Error, timeout: Duration) -> GatewayError {
+    if e.is_timeout() {
+        GatewayError::UpstreamTimeout(format!(
+            "The upstream provider did not respond within {} seconds.",
+            timeout.as_secs_f64()
+        ))
+    } else if e.is_connect() {
+        GatewayError::UpstreamUnreachable(
+            "Could not connect to the upstream provider (connection refused or failed).".into(),
+        )
+    } else if e.is_decode() || e.is_body() {
+        GatewayError::UpstreamBadResponse(
+            "The upstream provider's response body was cut off or could not be read.".into(),
+        )
+    } else {
+        GatewayError::UpstreamUnreachable(
+            "The connection to the upstream provider failed before a complete response arrived."
+                .into(),
+        )
+    }
+}
+
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::RETRY_AFTER)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Reads a whole (non-streaming) response: MLflow's content-type check first (anything but JSON
+/// or text is a 502), then the status (an error status passes through with MLflow's `detail`),
+/// then the body as `T`.
+pub async fn read_json<T: DeserializeOwned>(
+    response: reqwest::Response,
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<T, GatewayError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e, timeout))?;
+    decode_body(status.as_u16(), &headers, &body, redactor)
+}
+
+/// The decision of [`read_json`] on an already-read body (pure, for tests and for stream openings).
+pub fn decode_body<T: DeserializeOwned>(
+    status: u16,
+    headers: &HeaderMap,
+    body: &Bytes,
+    redactor: &Redactor,
+) -> Result<T, GatewayError> {
+    let ct = content_type(headers);
+    let is_json = ct.starts_with("application/json") || ct.contains("+json");
+    let is_text = ct.starts_with("text/plain");
+    if !is_json && !is_text {
+        return Err(GatewayError::UpstreamBadResponse(format!(
+            "The returned data type from the route service is not supported. Received content type: {}",
+            if ct.is_empty() { "none" } else { ct }
+        )));
+    }
+    if !(200..300).contains(&status) {
+        return Err(upstream_error(status, headers, body, is_json, redactor));
+    }
+    if is_text {
+        return Err(GatewayError::UpstreamBadResponse(
+            "The upstream provider answered with text/plain where JSON was expected.".into(),
+        ));
+    }
+    if body.is_empty() {
+        return Err(GatewayError::UpstreamBadResponse(
+            "The upstream provider answered with an empty body.".into(),
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        GatewayError::UpstreamBadResponse(format!(
+            "The upstream provider's response could not be parsed: {e}."
+        ))
+    })
+}
+
+/// An upstream error status as MLflow reports it: `error.message` if the JSON has one, else the
+/// whole JSON; for text bodies `{"message": text}`.
+pub fn upstream_error(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    is_json: bool,
+    redactor: &Redactor,
+) -> GatewayError {
+    let retry_after_secs = retry_after(headers);
+    let detail = if is_json {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(mut obj)) => match obj.remove("error") {
+                Some(Value::Object(mut err)) => match err.remove("message") {
+                    Some(Value::String(m)) => Value::String(m),
+                    Some(other) if !other.is_null() => other,
+                    _ => Value::String(reason(status)),
+                },
+                Some(Value::String(m)) => Value::String(m),
+                Some(other) => {
+                    obj.insert("error".into(), other);
+                    Value::Object(obj)
+                }
+                None => Value::Object(obj),
+            },
+            Ok(other) => other,
+            Err(_) => serde_json::json!({ "message": String::from_utf8_lossy(body) }),
+        }
+    } else {
+        serde_json::json!({ "message": String::from_utf8_lossy(body) })
+    };
+    GatewayError::Upstream {
+        status,
+        detail: redactor.value(detail),
+        retry_after_secs,
+    }
+}
+
+fn reason(status: u16) -> String {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Upstream error")
+        .to_owned()
+}
+
+/// One decoded SSE event of an upstream stream.
+pub enum SseItem<T> {
+    /// A data event decoded as `T`.
+    Data(T),
+    /// The `[DONE]` sentinel.
+    Done,
+}
+
+/// Reads an OpenAI-style SSE response (`data: {json}` events ending with `data: [DONE]`) as a
+/// stream of `T`. Non-JSON data lines are skipped (as MLflow does); an in-band `{"error": ...}`
+/// event ends the stream with an upstream error; a body that ends before `[DONE]` ends it with
+/// a 502-class error, so a cut upstream is never mistaken for a complete answer.
+pub fn sse_json_stream<T: DeserializeOwned + Send + 'static>(
+    response: reqwest::Response,
+    timeout: Duration,
+    redactor: Redactor,
+) -> impl Stream<Item = Result<T, GatewayError>> + Send + 'static {
+    let events = response.bytes_stream().eventsource();
+    futures::stream::unfold(
+        (Box::pin(events), false, redactor),
+        move |(mut events, finished, redactor)| async move {
+            if finished {
+                return None;
+            }
+            loop {
+                match events.next().await {
+                    None => {
+                        let err = GatewayError::UpstreamBadResponse(
+                            "The upstream stream ended before its end marker ([DONE]).".into(),
+                        );
+                        return Some((Err(err), (events, true, redactor)));
+                    }
+                    Some(Err(e)) => {
+                        let err = match e {
+                            eventsource_stream::EventStreamError::Transport(t) => {
+                                transport_error(&t, timeout)
+                            }
+                            other => GatewayError::UpstreamBadResponse(format!(
+                                "The upstream stream could not be decoded: {other}."
+                            )),
+                        };
+                        return Some((Err(err), (events, true, redactor)));
+                    }
+                    Some(Ok(event)) => match decode_event::<T>(&event.data, &redactor) {
+                        None => continue,
+                        Some(Ok(SseItem::Done)) => return None,
+                        Some(Ok(SseItem::Data(v))) => {
+                            return Some((Ok(v), (events, false, redactor)));
+                        }
+                        Some(Err(err)) => return Some((Err(err), (events, true, redactor))),
+                    },
+                }
+            }
+        },
+    )
+}
+
+/// Decodes one SSE data field: `None` to skip it.
+pub fn decode_event<T: DeserializeOwned>(
+    data: &str,
+    redactor: &Redactor,
+) -> Option<Result<SseItem<T>, GatewayError>> {
+    let data = data.trim();
+    if data.is_empty() {
+        return None;
+    }
+    if data == "[DONE]" {
+        return Some(Ok(SseItem::Done));
+    }
+    // In-band errors first: a lenient chunk type could otherwise decode `{"error": ...}` as an
+    // empty chunk. The substring test keeps the common path to a single parse.
+    if data.contains("\"error\"") {
+        if let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) {
+            if let Some(error) = obj.remove("error").filter(|e| !e.is_null()) {
+                let detail = match error {
+                    Value::Object(mut e) => e
+                        .remove("message")
+                        .unwrap_or_else(|| Value::String("upstream stream error".into())),
+                    other => other,
+                };
+                return Some(Err(GatewayError::Upstream {
+                    status: 502,
+                    detail: redactor.value(detail),
+                    retry_after_secs: None,
+                }));
+            }
+        }
+    }
+    match serde_json::from_str::<T>(data) {
+        Ok(v) => Some(Ok(SseItem::Data(v))),
+        // Not a chunk: MLflow skips lines it cannot parse; so do we.
+        Err(_) => None,
+    }
+}
+
+/// Opens a streaming call: sends the request and, on an error status, reads the error body the
+/// same way as a non-streaming call, so an upstream failure before the first event is an
+/// ordinary error (the client has not been answered yet).
+pub async fn open_stream(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+    redactor: &Redactor,
+) -> Result<reqwest::Response, GatewayError> {
+    let response = send(request, timeout).await?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        let ct = content_type(response.headers()).to_owned();
+        if ct.starts_with("text/event-stream") {
+            return Ok(response);
+        }
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(&e, timeout))?;
+        // A 2xx that is not a stream: an upstream that ignored `stream`, or an error in disguise.
+        return match decode_body::<Value>(status, &headers, &body, redactor) {
+            Ok(_) => Err(GatewayError::UpstreamBadResponse(format!(
+                "The upstream provider did not answer with an event stream (content type: {}).",
+                if ct.is_empty() { "none" } else { &ct }
+            ))),
+            Err(e) => Err(e),
+        };
+    }
+    let headers = response.headers().clone();
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(&e, timeout))?;
+    match decode_body::<Value>(status, &headers, &body, redactor) {
+        Err(e) => Err(e),
+        Ok(_) => Err(upstream_error(status, &headers, &body, true, redactor)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn headers(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        h
+    }
+
+    fn err(status: u16, ct: &str, body: &str) -> GatewayError {
+        decode_body::<Value>(
+            status,
+            &headers(ct),
+            &Bytes::from(body.to_owned()),
+            &Redactor::default(),
+        )
+        .unwrap_err()
+    }
+
+    #[test]
+    fn error_message_is_extracted() {
+        let e = err(
+            400,
+            "application/json",
+            r#"{"error":{"message":"upstream bad request","type":"x"}}"#,
+        );
+        assert_eq!(e.http_status(), 400);
+        assert_eq!(e.rest_body(), json!({"detail": "upstream bad request"}));
+    }
+
+    #[test]
+    fn json_without_error_key_is_whole_detail() {
+        let e = err(503, "application/json", r#"{"detail":"weird"}"#);
+        assert_eq!(e.rest_body(), json!({"detail": {"detail": "weird"}}));
+    }
+
+    #[test]
+    fn text_plain_is_wrapped_in_message() {
+        let e = err(500, "text/plain; charset=utf-8", "boom plain");
+        assert_eq!(e.http_status(), 500);
+        assert_eq!(e.rest_body(), json!({"detail": {"message": "boom plain"}}));
+    }
+
+    #[test]
+    fn other_content_types_are_502_before_status() {
+        let e = err(200, "text/html; charset=utf-8", "<html>");
+        assert_eq!(e.http_status(), 502);
+        assert_eq!(
+            e.rest_body(),
+            json!({"detail": "The returned data type from the route service is not supported. Received content type: text/html; charset=utf-8"})
+        );
+    }
+
+    #[test]
+    fn bad_and_empty_json_are_502() {
+        assert_eq!(err(200, "application/json", "{\"id\":").http_status(), 502);
+        assert_eq!(err(200, "application/json", "").http_status(), 502);
+    }
+
+    #[test]
+    fn retry_after_is_kept() {
+        let mut h = headers("application/json");
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
+        let e = upstream_error(429, &h, br#"{"error":{"message":"slow down"}}"#, true, &Redactor::default());
+        assert_eq!(e.retry_after_secs(), Some(7));
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_details() {
+        let r = Redactor::new([Secret::new("sk-very-secret")]);
+        let e = upstream_error(
+            401,
+            &headers("application/json"),
+            br#"{"error":{"message":"bad key sk-very-secret"}}"#,
+            true,
+            &r,
+        );
+        assert_eq!(e.rest_body(), json!({"detail": "bad key [redacted]"}));
+    }
+
+    #[test]
+    fn sse_events_decode() {
+        let r = Redactor::default();
+        assert!(decode_event::<Value>("", &r).is_none());
+        assert!(decode_event::<Value>("not json", &r).is_none());
+        assert!(matches!(
+            decode_event::<Value>("[DONE]", &r),
+            Some(Ok(SseItem::Done))
+        ));
+        match decode_event::<Value>(r#"{"error":{"message":"boom"}}"#, &r) {
+            Some(Err(GatewayError::Upstream { detail, .. })) => assert_eq!(detail, json!("boom")),
+            _ => panic!("expected an upstream error"),
+        }
+    }
+}

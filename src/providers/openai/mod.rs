@@ -1,0 +1,381 @@
+//! The OpenAI provider and the OpenAI-compatible family (spec §3.2-3.3): OpenAI, Azure OpenAI
+//! (api-key or AAD bearer), Groq, DeepSeek, xAI, OpenRouter, Ollama, Portkey and Databricks all
+//! speak OpenAI's wire format and differ only in URLs and headers, which are computed once when
+//! the endpoint is built. This file is the thin I/O; the rules live in `convert.rs`.
+
+pub mod convert;
+pub mod wire;
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::{OpenAiApiType, OpenAiCompatibleConfig, OpenAiConfig, ProviderKind, Secret};
+use crate::error::GatewayError;
+use crate::pb::v1 as pb;
+
+use super::http::{Redactor, open_stream, read_json, send, sse_json_stream};
+use super::{ChunkStream, unix_now};
+use convert::BodyContext;
+
+/// An endpoint served by an OpenAI-style upstream.
+#[derive(Debug)]
+pub struct OpenAi {
+    client: reqwest::Client,
+    kind: ProviderKind,
+    chat_url: String,
+    completions_url: Option<String>,
+    embeddings_url: String,
+    headers: HeaderMap,
+    /// The `model` written into request bodies (Azure addresses the deployment in the URL instead).
+    body_model: Option<String>,
+    /// The configured model name, reported when the upstream omits `model`.
+    model_name: String,
+    redactor: Redactor,
+}
+
+/// Why an endpoint's provider could not be built.
+pub type BuildError = String;
+
+impl OpenAi {
+    /// OpenAI or Azure OpenAI (`provider: openai` or `azure`).
+    pub fn from_openai(
+        client: reqwest::Client,
+        kind: ProviderKind,
+        model: Option<&str>,
+        cfg: &OpenAiConfig,
+    ) -> Result<Self, BuildError> {
+        let mut headers = HeaderMap::new();
+        let (base, body_model) = match cfg.api_type {
+            OpenAiApiType::OpenAi => {
+                insert_secret(&mut headers, "authorization", "Bearer ", &cfg.api_key)?;
+                if let Some(org) = &cfg.organization {
+                    insert_plain(&mut headers, "openai-organization", org)?;
+                }
+                let base = match &cfg.api_version {
+                    Some(v) => with_query(&cfg.api_base, &format!("api-version={v}")),
+                    None => cfg.api_base.clone(),
+                };
+                (base, model.map(str::to_owned))
+            }
+            OpenAiApiType::Azure | OpenAiApiType::AzureAd => {
+                if cfg.api_type == OpenAiApiType::Azure {
+                    insert_secret(&mut headers, "api-key", "", &cfg.api_key)?;
+                } else {
+                    insert_secret(&mut headers, "authorization", "Bearer ", &cfg.api_key)?;
+                }
+                let deployment = cfg.deployment_name.as_deref().unwrap_or_default();
+                let version = cfg.api_version.as_deref().unwrap_or_default();
+                let base = format!(
+                    "{}/openai/deployments/{}?api-version={}",
+                    cfg.api_base.trim_end_matches('/'),
+                    deployment,
+                    version
+                );
+                (base, None)
+            }
+        };
+        Ok(OpenAi {
+            client,
+            kind,
+            chat_url: append_path(&base, "chat/completions"),
+            completions_url: Some(append_path(&base, "completions")),
+            embeddings_url: append_path(&base, "embeddings"),
+            headers,
+            body_model,
+            model_name: model.unwrap_or_default().to_owned(),
+            redactor: Redactor::new([cfg.api_key.clone()]),
+        })
+    }
+
+    /// A provider of the OpenAI-compatible family (chat and embeddings; no completions).
+    pub fn from_compatible(
+        client: reqwest::Client,
+        kind: ProviderKind,
+        model: Option<&str>,
+        cfg: &OpenAiCompatibleConfig,
+    ) -> Result<Self, BuildError> {
+        let mut headers = HeaderMap::new();
+        let mut secrets: Vec<Secret> = Vec::new();
+        if kind == ProviderKind::Portkey {
+            if let Some(key) = &cfg.api_key {
+                insert_secret(&mut headers, "x-portkey-api-key", "", key)?;
+                secrets.push(key.clone());
+            }
+            if let Some(p) = &cfg.portkey_provider {
+                insert_plain(&mut headers, "x-portkey-provider", p)?;
+            }
+            if let Some(c) = &cfg.portkey_config {
+                insert_plain(&mut headers, "x-portkey-config", c)?;
+            }
+            if let Some(key) = &cfg.provider_api_key {
+                insert_secret(&mut headers, "authorization", "Bearer ", key)?;
+                secrets.push(key.clone());
+            }
+        } else if let Some(key) = &cfg.api_key {
+            insert_secret(&mut headers, "authorization", "Bearer ", key)?;
+            secrets.push(key.clone());
+        }
+        let base = cfg.api_base.clone();
+        Ok(OpenAi {
+            client,
+            kind,
+            chat_url: append_path(&base, "chat/completions"),
+            completions_url: None,
+            embeddings_url: append_path(&base, "embeddings"),
+            headers,
+            body_model: model.map(str::to_owned),
+            model_name: model.unwrap_or_default().to_owned(),
+            redactor: Redactor::new(secrets),
+        })
+    }
+
+    /// Whether the upstream serves completions.
+    pub fn supports_completions(&self) -> bool {
+        self.completions_url.is_some()
+    }
+
+    /// The provider kind this endpoint was built for.
+    pub fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    fn ctx(&self) -> BodyContext<'_> {
+        BodyContext {
+            model: self.body_model.as_deref(),
+        }
+    }
+
+    fn post(&self, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        self.client
+            .post(url)
+            .headers(self.headers.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body)
+    }
+
+    fn completions_url(&self) -> Result<&str, GatewayError> {
+        self.completions_url.as_deref().ok_or_else(|| {
+            GatewayError::NotImplemented(format!(
+                "The completions route is not implemented for {} models.",
+                self.kind.display_name()
+            ))
+        })
+    }
+
+    /// One chat completion.
+    pub async fn chat(
+        &self,
+        req: &pb::ChatRequest,
+        timeout: Duration,
+    ) -> Result<pb::ChatResponse, GatewayError> {
+        let body = encode(&convert::chat_body(req, self.ctx(), false))?;
+        let resp = send(self.post(&self.chat_url, body), timeout).await?;
+        let wire: wire::Completion = read_json(resp, timeout, &self.redactor).await?;
+        Ok(convert::chat_response(wire, &self.model_name, unix_now()))
+    }
+
+    /// A streamed chat completion.
+    pub async fn chat_stream(
+        &self,
+        req: &pb::ChatRequest,
+        timeout: Duration,
+    ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
+        let body = encode(&convert::chat_body(req, self.ctx(), true))?;
+        let resp = open_stream(self.post(&self.chat_url, body), timeout, &self.redactor).await?;
+        let fallback = self.model_name.clone();
+        let stream = sse_json_stream::<wire::Chunk>(resp, timeout, self.redactor.clone())
+            .map(move |r| r.map(|c| convert::chat_chunk(c, &fallback, unix_now())));
+        Ok(Box::pin(stream))
+    }
+
+    /// One text completion.
+    pub async fn complete(
+        &self,
+        req: &pb::CompletionRequest,
+        timeout: Duration,
+    ) -> Result<pb::CompletionResponse, GatewayError> {
+        let url = self.completions_url()?;
+        let body = encode(&convert::completion_body(req, self.ctx(), false))?;
+        let resp = send(self.post(url, body), timeout).await?;
+        let wire: wire::Completion = read_json(resp, timeout, &self.redactor).await?;
+        Ok(convert::completion_response(
+            wire,
+            &self.model_name,
+            unix_now(),
+        ))
+    }
+
+    /// A streamed text completion.
+    pub async fn complete_stream(
+        &self,
+        req: &pb::CompletionRequest,
+        timeout: Duration,
+    ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
+        let url = self.completions_url()?;
+        let body = encode(&convert::completion_body(req, self.ctx(), true))?;
+        let resp = open_stream(self.post(url, body), timeout, &self.redactor).await?;
+        let fallback = self.model_name.clone();
+        let stream = sse_json_stream::<wire::Chunk>(resp, timeout, self.redactor.clone())
+            .map(move |r| r.map(|c| convert::completion_chunk(c, &fallback, unix_now())));
+        Ok(Box::pin(stream))
+    }
+
+    /// Embeddings.
+    pub async fn embed(
+        &self,
+        req: &pb::EmbedRequest,
+        timeout: Duration,
+    ) -> Result<pb::EmbedResponse, GatewayError> {
+        let body = encode(&convert::embeddings_body(req, self.ctx()))?;
+        let resp = send(self.post(&self.embeddings_url, body), timeout).await?;
+        let wire: wire::Embeddings = read_json(resp, timeout, &self.redactor).await?;
+        Ok(convert::embed_response(wire, &self.model_name))
+    }
+}
+
+fn encode<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, GatewayError> {
+    serde_json::to_vec(body)
+        .map_err(|e| GatewayError::Internal(format!("could not encode the upstream request: {e}")))
+}
+
+fn insert_secret(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    prefix: &str,
+    secret: &Secret,
+) -> Result<(), BuildError> {
+    // Key files are read whole, as MLflow reads them; a trailing line break, which no HTTP header
+    // can carry, is dropped here rather than failing every request.
+    let key = secret.expose().trim_end_matches(['\r', '\n']);
+    let mut value = HeaderValue::from_str(&format!("{prefix}{key}")).map_err(|_| {
+        format!("the value configured for the '{name}' header contains characters not allowed in an HTTP header (a stray newline in a key file?)")
+    })?;
+    // Keeps the value out of HTTP/2 header compression tables and out of Debug output.
+    value.set_sensitive(true);
+    headers.insert(HeaderName::from_static(name), value);
+    Ok(())
+}
+
+fn insert_plain(headers: &mut HeaderMap, name: &'static str, value: &str) -> Result<(), BuildError> {
+    let v = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of the '{name}' header is not a valid header value"))?;
+    headers.insert(HeaderName::from_static(name), v);
+    Ok(())
+}
+
+fn with_query(base: &str, query: &str) -> String {
+    if base.contains('?') {
+        format!("{base}&{query}")
+    } else {
+        format!("{base}?{query}")
+    }
+}
+
+/// Appends `path` to the path of `base`, keeping its query string (MLflow's `append_to_uri_path`).
+pub fn append_path(base: &str, path: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let mut url = format!(
+        "{}/{}",
+        head.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn append_path_keeps_query() {
+        assert_eq!(
+            append_path("https://api.openai.com/v1", "chat/completions"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            append_path(
+                "https://r.openai.azure.com/openai/deployments/dep?api-version=2024-02-01",
+                "embeddings"
+            ),
+            "https://r.openai.azure.com/openai/deployments/dep/embeddings?api-version=2024-02-01"
+        );
+        assert_eq!(append_path("http://h/v1/", "/x"), "http://h/v1/x");
+    }
+
+    fn openai_cfg(api_type: OpenAiApiType) -> OpenAiConfig {
+        OpenAiConfig {
+            api_type,
+            api_key: Secret::new("sk-test"),
+            api_base: "https://res.openai.azure.com/".into(),
+            api_version: Some("2024-02-01".into()),
+            deployment_name: Some("my-dep".into()),
+            organization: None,
+        }
+    }
+
+    #[test]
+    fn azure_urls_and_headers() {
+        let p = OpenAi::from_openai(
+            reqwest::Client::new(),
+            ProviderKind::OpenAi,
+            Some("gpt-4o"),
+            &openai_cfg(OpenAiApiType::Azure),
+        )
+        .unwrap();
+        assert_eq!(
+            p.chat_url,
+            "https://res.openai.azure.com/openai/deployments/my-dep/chat/completions?api-version=2024-02-01"
+        );
+        assert_eq!(p.headers.get("api-key").unwrap(), "sk-test");
+        assert!(p.headers.get("authorization").is_none());
+        assert!(p.body_model.is_none());
+        assert!(!format!("{p:?}").contains("sk-test"));
+
+        let ad = OpenAi::from_openai(
+            reqwest::Client::new(),
+            ProviderKind::Azure,
+            Some("gpt-4o"),
+            &openai_cfg(OpenAiApiType::AzureAd),
+        )
+        .unwrap();
+        assert_eq!(ad.headers.get("authorization").unwrap(), "Bearer sk-test");
+    }
+
+    #[test]
+    fn openai_api_version_becomes_query() {
+        let mut cfg = openai_cfg(OpenAiApiType::OpenAi);
+        cfg.api_base = "http://127.0.0.1:1/v1".into();
+        cfg.deployment_name = None;
+        cfg.organization = Some("my-org".into());
+        let p = OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, Some("m"), &cfg)
+            .unwrap();
+        assert_eq!(
+            p.chat_url,
+            "http://127.0.0.1:1/v1/chat/completions?api-version=2024-02-01"
+        );
+        assert_eq!(p.headers.get("openai-organization").unwrap(), "my-org");
+        assert_eq!(p.body_model.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn bad_header_value_is_a_build_error_without_the_key() {
+        let mut cfg = openai_cfg(OpenAiApiType::OpenAi);
+        cfg.api_key = Secret::new("sk-with\nnewline");
+        let err = OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, None, &cfg)
+            .unwrap_err();
+        assert!(!err.contains("sk-with"));
+        cfg.api_key = Secret::new("sk-from-file\n");
+        let ok = OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, None, &cfg)
+            .unwrap();
+        assert_eq!(ok.headers.get("authorization").unwrap(), "Bearer sk-from-file");
+    }
+}

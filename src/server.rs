@@ -1,0 +1,94 @@
+//! One listener for every protocol. HTTP/1.1 and HTTP/2 (h2c, prior knowledge) are negotiated
+//! per connection; each request is then dispatched on its content type:
+//!
+//! 1. `application/grpc*` (gRPC, and grpc-web through tonic-web's translation layer) goes to
+//!    the tonic services;
+//! 2. everything else goes to the REST router (MLflow and OpenAI facades, with its JSON 404).
+//!
+//! gRPC and grpc-web share URL paths, so the path alone cannot decide. Shutdown is graceful:
+//! on the signal the listener closes, in-flight requests and streams finish, then `serve` returns.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use tower::ServiceExt;
+
+use crate::grpc::GrpcApi;
+use crate::rest::{self, RestState};
+use crate::service::Gateway;
+
+/// Default request-body limit: 16 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+fn is_grpc(req: &Request) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"))
+}
+
+/// The whole application: every surface over `gateway`.
+pub fn app(gateway: Gateway, body_limit: usize) -> Router {
+    let grpc = GrpcApi::new(gateway.clone())
+        .routes(body_limit)
+        .into_axum_router()
+        .layer(tonic_web::GrpcWebLayer::new());
+    let rest = rest::router(RestState {
+        gateway,
+        body_limit,
+    });
+    let dispatch = tower::service_fn(move |req: Request| {
+        let (grpc, rest) = (grpc.clone(), rest.clone());
+        async move {
+            let resp: Response = if is_grpc(&req) {
+                grpc.oneshot(req).await?
+            } else {
+                rest.oneshot(req).await?
+            };
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    Router::new().fallback_service(dispatch)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Small request/response exchanges: send each write at once.
+        let _ = tcp.set_nodelay(true);
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received: draining in-flight requests");
+}
