@@ -388,7 +388,10 @@ mod tests {
             retry_after_secs: None,
         };
         assert_eq!(e.http_status(), 503);
-        assert_eq!(e.rest_body().to_string(), r#"{"detail":{"detail":"weird"}}"#);
+        assert_eq!(
+            e.rest_body().to_string(),
+            r#"{"detail":{"detail":"weird"}}"#
+        );
         assert_eq!(e.grpc_code(), tonic::Code::Unavailable);
         assert!(e.is_retryable());
         let bad = GatewayError::Upstream {
@@ -402,7 +405,10 @@ mod tests {
 
     #[test]
     fn network_failures_are_502_and_504() {
-        assert_eq!(GatewayError::UpstreamUnreachable("x".into()).http_status(), 502);
+        assert_eq!(
+            GatewayError::UpstreamUnreachable("x".into()).http_status(),
+            502
+        );
         assert_eq!(GatewayError::UpstreamTimeout("x".into()).http_status(), 504);
         assert_eq!(
             GatewayError::UpstreamTimeout("x".into()).grpc_code(),

@@ -17,7 +17,11 @@ use llm_gateway::service::{Gateway, Settings};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "llm-gateway", version, about = "A fast, MLflow-gateway-compatible LLM gateway: gRPC, grpc-web, MLflow REST and OpenAI REST on one port")]
+#[command(
+    name = "llm-gateway",
+    version,
+    about = "A fast, MLflow-gateway-compatible LLM gateway: gRPC, grpc-web, MLflow REST and OpenAI REST on one port"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,7 +56,11 @@ struct StartArgs {
     #[arg(long)]
     workers: Option<usize>,
     /// Upstream timeout in seconds for endpoints without their own `timeouts.total_seconds`.
-    #[arg(long, env = "MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS", default_value_t = 300.0)]
+    #[arg(
+        long,
+        env = "MLFLOW_GATEWAY_ROUTE_TIMEOUT_SECONDS",
+        default_value_t = 300.0
+    )]
     route_timeout_seconds: f64,
     /// Largest accepted request body (REST) or message (gRPC), in bytes.
     #[arg(long, env = "LLM_GATEWAY_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]

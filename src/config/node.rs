@@ -69,9 +69,13 @@ impl Kind {
 
 impl Node {
     /// Looks up `key` in a mapping node; `None` for other kinds or a missing key.
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &str) -> Option<(&Key, &Node)> {
         match &self.kind {
-            Kind::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(k, v)| (k, v)),
+            Kind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -91,7 +95,10 @@ impl Node {
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let spanned = Spanned::<Kind>::deserialize(deserializer)?;
-        Ok(Node { kind: spanned.value, pos: Pos::from_location(&spanned.referenced) })
+        Ok(Node {
+            kind: spanned.value,
+            pos: Pos::from_location(&spanned.referenced),
+        })
     }
 }
 
@@ -108,7 +115,10 @@ impl<'de> Deserialize<'de> for Key {
                 return Err(de::Error::custom("mapping keys must be scalars"));
             }
         };
-        Ok(Key { name, pos: Pos::from_location(&spanned.referenced) })
+        Ok(Key {
+            name,
+            pos: Pos::from_location(&spanned.referenced),
+        })
     }
 }
 
@@ -156,7 +166,9 @@ impl<'de> Visitor<'de> for KindVisitor {
     }
 
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Kind, E> {
-        i128::try_from(v).map(Kind::Int).map_err(|_| E::custom("integer out of range"))
+        i128::try_from(v)
+            .map(Kind::Int)
+            .map_err(|_| E::custom("integer out of range"))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Kind, E> {
@@ -172,7 +184,9 @@ impl<'de> Visitor<'de> for KindVisitor {
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Kind, E> {
-        String::from_utf8(v.to_vec()).map(Kind::Str).map_err(|_| E::custom("binary values are not supported"))
+        String::from_utf8(v.to_vec())
+            .map(Kind::Str)
+            .map_err(|_| E::custom("binary values are not supported"))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
@@ -194,8 +208,34 @@ impl<'de> Visitor<'de> for KindVisitor {
 }
 
 /// Parses a whole YAML document into a located tree. `Ok(None)` for an empty document.
+///
+/// Booleans are YAML 1.2 strict (`true`/`false` only) so that `name: y` or `name: on` stay
+/// strings; duplicate keys are an error (MLflow's PyYAML silently keeps the last one, which
+/// hides typos); alias expansion is bounded by serde-saphyr's default budget.
 pub(crate) fn parse(text: &str) -> Result<Option<Node>, serde_saphyr::Error> {
-    serde_saphyr::from_str::<Option<Node>>(text)
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.with_snippet = false;
+    serde_saphyr::from_str_with_options::<Option<Node>>(text, options)
+}
+
+/// The parser's message without its trailing " at line L, column C" (we print the location
+/// ourselves, in the `file:line:column:` prefix).
+pub(crate) fn parse_error_message(err: &serde_saphyr::Error) -> String {
+    let mut options = serde_saphyr::RenderOptions::default();
+    options.snippets = serde_saphyr::SnippetMode::Off;
+    let text = err.render_with_options(options);
+    match (text.rfind(" at line "), err.location()) {
+        (Some(idx), Some(_)) => text[..idx].to_owned(),
+        _ => text,
+    }
+}
+
+/// 1-based position of a parse error, when the parser knows it.
+pub(crate) fn parse_error_pos(err: &serde_saphyr::Error) -> Pos {
+    err.location()
+        .map(|loc| Pos::from_location(&loc))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -207,7 +247,6 @@ mod tests {
     fn positions() {
         let text = "a: 1\nb:\n  c: hello\n  d: [x, 2]\n  e:\n";
         let n = parse(text).unwrap().unwrap();
-        eprintln!("{n:#?}");
         let (k, v) = n.get("b").unwrap();
         assert_eq!(k.pos.line, Some(2));
         let (ck, cv) = v.get("c").unwrap();
@@ -216,22 +255,19 @@ mod tests {
         let (_, e) = v.get("e").unwrap();
         assert!(e.is_null());
     }
-}
-#[cfg(test)]
-mod probe {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-    use super::*;
+
     #[test]
-    fn probe() {
-        for t in ["a: [1,\n b: 2\n", "a: 1\na: 2\n", "a: 'x\n", "- a\n b: c\n", "x: &a 1\ny: *a\nz: *nope\n", "k:\n  - {name: x, v: 1}\n  - name: y\n", ""] {
-            match parse(t) {
-                Ok(n) => eprintln!("OK {n:?}"),
-                Err(e) => {
-                    let plain = e.render_with_options({ let mut o = serde_saphyr::RenderOptions::default(); o.snippets = serde_saphyr::SnippetMode::Off; o });
-                    eprintln!("ERR loc={:?}\n display={e}\n plain={plain}", e.location().map(|l| (l.line(), l.column())));
-                    eprintln!(" user={}", e.render_with_formatter(&serde_saphyr::UserMessageFormatter));
-                }
-            }
-        }
+    fn strict_booleans_keep_y_and_on_as_strings() {
+        let n = parse("a: y\nb: on\nc: true\n").unwrap().unwrap();
+        assert_eq!(n.get("a").unwrap().1.as_str(), Some("y"));
+        assert_eq!(n.get("b").unwrap().1.as_str(), Some("on"));
+        assert!(matches!(n.get("c").unwrap().1.kind, Kind::Bool(true)));
+    }
+
+    #[test]
+    fn parse_error_has_location_and_clean_message() {
+        let err = parse("a: [1,\n b: 2\n").unwrap_err();
+        assert_eq!(parse_error_pos(&err).line, Some(1));
+        assert!(!parse_error_message(&err).contains(" at line "));
     }
 }

@@ -37,7 +37,9 @@ impl GrpcApi {
     /// limit REST bodies have).
     pub fn routes(self, max_message: usize) -> tonic::service::Routes {
         tonic::service::Routes::builder()
-            .add_service(ChatServiceServer::new(self.clone()).max_decoding_message_size(max_message))
+            .add_service(
+                ChatServiceServer::new(self.clone()).max_decoding_message_size(max_message),
+            )
             .add_service(
                 CompletionsServiceServer::new(self.clone()).max_decoding_message_size(max_message),
             )
@@ -58,7 +60,10 @@ fn statuses<T: Send + 'static>(
 
 #[tonic::async_trait]
 impl ChatService for GrpcApi {
-    async fn chat(&self, r: Request<pb::ChatRequest>) -> Result<Response<pb::ChatResponse>, Status> {
+    async fn chat(
+        &self,
+        r: Request<pb::ChatRequest>,
+    ) -> Result<Response<pb::ChatResponse>, Status> {
         Ok(Response::new(self.gateway.chat(r.into_inner()).await?))
     }
 
@@ -95,7 +100,10 @@ impl CompletionsService for GrpcApi {
 
 #[tonic::async_trait]
 impl EmbeddingsService for GrpcApi {
-    async fn embed(&self, r: Request<pb::EmbedRequest>) -> Result<Response<pb::EmbedResponse>, Status> {
+    async fn embed(
+        &self,
+        r: Request<pb::EmbedRequest>,
+    ) -> Result<Response<pb::EmbedResponse>, Status> {
         Ok(Response::new(self.gateway.embed(r.into_inner()).await?))
     }
 }
@@ -117,6 +125,8 @@ impl EndpointsService for GrpcApi {
         &self,
         r: Request<pb::GetEndpointRequest>,
     ) -> Result<Response<pb::Endpoint>, Status> {
-        Ok(Response::new(self.gateway.get_endpoint(&r.into_inner().name)?))
+        Ok(Response::new(
+            self.gateway.get_endpoint(&r.into_inner().name)?,
+        ))
     }
 }

@@ -438,7 +438,13 @@ mod tests {
     fn retry_after_is_kept() {
         let mut h = headers("application/json");
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("7"));
-        let e = upstream_error(429, &h, br#"{"error":{"message":"slow down"}}"#, true, &Redactor::default());
+        let e = upstream_error(
+            429,
+            &h,
+            br#"{"error":{"message":"slow down"}}"#,
+            true,
+            &Redactor::default(),
+        );
         assert_eq!(e.retry_after_secs(), Some(7));
     }
 

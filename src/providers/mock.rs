@@ -211,10 +211,7 @@ impl Mock {
                     finish_reason: Some("stop".into()),
                 })
                 .collect(),
-            usage: Some(usage(
-                words(&req.prompt),
-                words(&reply).saturating_mul(n),
-            )),
+            usage: Some(usage(words(&req.prompt), words(&reply).saturating_mul(n))),
             provider: String::new(),
         })
     }
@@ -398,7 +395,12 @@ mod tests {
         assert_eq!(r.usage.unwrap().prompt_tokens, Some(2));
         let fixed = mock(Some("fixed"), 1).chat(&chat_req("x")).await.unwrap();
         assert_eq!(
-            fixed.choices[0].message.as_ref().unwrap().content.as_deref(),
+            fixed.choices[0]
+                .message
+                .as_ref()
+                .unwrap()
+                .content
+                .as_deref(),
             Some("fixed")
         );
     }

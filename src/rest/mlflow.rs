@@ -405,7 +405,10 @@ async fn invoke(
                 Ok(sse_response(stream, codec::completion_chunk))
             } else {
                 let resp = st.gateway.complete(req).await?;
-                Ok(json_bytes(StatusCode::OK, codec::completion_response(&resp)))
+                Ok(json_bytes(
+                    StatusCode::OK,
+                    codec::completion_response(&resp),
+                ))
             }
         }
         EndpointType::Embeddings => {
@@ -440,7 +443,10 @@ mod tests {
         let e = validate_set_limits(br#"{"limits": 3}"#).unwrap_err();
         let body = e.rest_body();
         assert_eq!(body["detail"][0]["type"], "missing");
-        assert_eq!(body["detail"][0]["loc"], serde_json::json!(["body", "route"]));
+        assert_eq!(
+            body["detail"][0]["loc"],
+            serde_json::json!(["body", "route"])
+        );
         assert_eq!(body["detail"][1]["type"], "list_type");
         assert!(validate_set_limits(br#"{"route":"r","limits":[{}]}"#).is_ok());
     }

@@ -47,7 +47,9 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> 
     match http_body_util::Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) => {
-            if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
                 Err(GatewayError::PayloadTooLarge { limit })
             } else {
                 Err(GatewayError::BadRequest(
@@ -76,8 +78,7 @@ pub fn json_value(status: StatusCode, value: &serde_json::Value) -> Response {
 
 /// A gateway error as MLflow's gateway answers it.
 pub fn error_response(e: &GatewayError) -> Response {
-    let status =
-        StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = json_value(status, &e.rest_body());
     if let Some(secs) = e.retry_after_secs() {
         resp.headers_mut()

@@ -65,7 +65,10 @@ async fn completions(State(st): State<RestState>, body: Body) -> Response {
             Ok::<_, GatewayError>(sse_response(stream, codec::completion_chunk))
         } else {
             let resp = st.gateway.complete(req).await?;
-            Ok(json_bytes(StatusCode::OK, codec::completion_response(&resp)))
+            Ok(json_bytes(
+                StatusCode::OK,
+                codec::completion_response(&resp),
+            ))
         }
     };
     run.await.unwrap_or_else(|e| error_response(&e))

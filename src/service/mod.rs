@@ -348,7 +348,7 @@ pub fn endpoint_info(ep: &Endpoint) -> pb::Endpoint {
         limit: ep.limit.as_ref().map(|l| pb::RateLimit {
             calls: l.calls,
             renewal_period: l.raw_period.clone(),
-            key: None, // FIXME(config): carry limit.key once config::Limit has it
+            key: l.key.clone(),
         }),
     }
 }

@@ -97,7 +97,9 @@ pub fn embeddings_body<'a>(
     let input = if !req.token_ids.is_empty() {
         match req.token_ids.as_slice() {
             [one] if req.single_input => wire::EmbeddingInput::Tokens(&one.ids),
-            many => wire::EmbeddingInput::TokenLists(many.iter().map(|t| t.ids.as_slice()).collect()),
+            many => {
+                wire::EmbeddingInput::TokenLists(many.iter().map(|t| t.ids.as_slice()).collect())
+            }
         }
     } else {
         match req.texts.as_slice() {
@@ -444,11 +446,20 @@ mod tests {
             max_tokens: Some(10),
             stop: vec!["x".into()],
             extra_params: Some(to_pb_struct(
-                json!({"foo": "bar", "seed": 7}).as_object().cloned().unwrap(),
+                json!({"foo": "bar", "seed": 7})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
             )),
             ..Default::default()
         };
-        let body = chat_body(&req, BodyContext { model: Some("gpt-4o-mini") }, false);
+        let body = chat_body(
+            &req,
+            BodyContext {
+                model: Some("gpt-4o-mini"),
+            },
+            false,
+        );
         let v: serde_json::Value = serde_json::to_value(&body).unwrap();
         assert_eq!(
             v,
@@ -506,8 +517,8 @@ mod tests {
             }),
             ..Default::default()
         };
-        let v = serde_json::to_value(chat_body(&req, BodyContext { model: Some("m") }, false))
-            .unwrap();
+        let v =
+            serde_json::to_value(chat_body(&req, BodyContext { model: Some("m") }, false)).unwrap();
         assert_eq!(
             v["messages"][0]["content"],
             json!([{"type":"text","text":"look"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AA","detail":"low"}}])
@@ -533,12 +544,15 @@ mod tests {
             .unwrap();
         assert_eq!(v, json!({"model":"e","input":"a"}));
         let tokens = pb::EmbedRequest {
-            token_ids: vec![pb::TokenIds { ids: vec![1, 2] }, pb::TokenIds { ids: vec![3] }],
+            token_ids: vec![
+                pb::TokenIds { ids: vec![1, 2] },
+                pb::TokenIds { ids: vec![3] },
+            ],
             encoding_format: Some("base64".into()),
             ..Default::default()
         };
-        let v = serde_json::to_value(embeddings_body(&tokens, BodyContext { model: None }))
-            .unwrap();
+        let v =
+            serde_json::to_value(embeddings_body(&tokens, BodyContext { model: None })).unwrap();
         assert_eq!(v, json!({"input":[[1,2],[3]],"encoding_format":"base64"}));
     }
 

@@ -258,7 +258,11 @@ fn insert_secret(
     Ok(())
 }
 
-fn insert_plain(headers: &mut HeaderMap, name: &'static str, value: &str) -> Result<(), BuildError> {
+fn insert_plain(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    value: &str,
+) -> Result<(), BuildError> {
     let v = HeaderValue::from_str(value)
         .map_err(|_| format!("the value of the '{name}' header is not a valid header value"))?;
     headers.insert(HeaderName::from_static(name), v);
@@ -356,8 +360,13 @@ mod tests {
         cfg.api_base = "http://127.0.0.1:1/v1".into();
         cfg.deployment_name = None;
         cfg.organization = Some("my-org".into());
-        let p = OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, Some("m"), &cfg)
-            .unwrap();
+        let p = OpenAi::from_openai(
+            reqwest::Client::new(),
+            ProviderKind::OpenAi,
+            Some("m"),
+            &cfg,
+        )
+        .unwrap();
         assert_eq!(
             p.chat_url,
             "http://127.0.0.1:1/v1/chat/completions?api-version=2024-02-01"
@@ -374,8 +383,11 @@ mod tests {
             .unwrap_err();
         assert!(!err.contains("sk-with"));
         cfg.api_key = Secret::new("sk-from-file\n");
-        let ok = OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, None, &cfg)
-            .unwrap();
-        assert_eq!(ok.headers.get("authorization").unwrap(), "Bearer sk-from-file");
+        let ok =
+            OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, None, &cfg).unwrap();
+        assert_eq!(
+            ok.headers.get("authorization").unwrap(),
+            "Bearer sk-from-file"
+        );
     }
 }

@@ -132,18 +132,10 @@ pub enum Content<'a> {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part<'a> {
-    Text {
-        text: &'a str,
-    },
-    ImageUrl {
-        image_url: ImageUrl<'a>,
-    },
-    InputAudio {
-        input_audio: InputAudio<'a>,
-    },
-    Reasoning {
-        summary: Vec<SummaryText<'a>>,
-    },
+    Text { text: &'a str },
+    ImageUrl { image_url: ImageUrl<'a> },
+    InputAudio { input_audio: InputAudio<'a> },
+    Reasoning { summary: Vec<SummaryText<'a>> },
 }
 
 #[derive(Serialize)]
