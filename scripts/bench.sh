@@ -8,7 +8,7 @@
 #   gateway gRPC  h2load         -> gateway -> mock  llmgateway.v1.ChatService/Chat (unary, h2c)
 # and prints a Markdown table (req/s, p50, p99, the gateway's CPU per request, throughput relative
 # to direct), the gateway's idle / after-load / peak RSS, and the latency the gateway adds at c=1.
-# Design bar (docs: design §6): ~50% of direct at c=64 is the practical ceiling for a proxy.
+# The design's bar (design.md §6): ~50% of direct at c=64 is the practical ceiling for a proxy.
 #
 # Everything runs on 127.0.0.1 and is stopped on exit. Knobs (environment):
 #   BENCH_SECONDS=10          duration of each measured run
@@ -182,9 +182,16 @@ EOF
     sleep 0.1
   done
   if [[ $code != 200 ]]; then
-    log "gateway log ($WORK/gateway.log):"
+    local why="last /health status: $code"
+    if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
+      local rc=0
+      wait "$GATEWAY_PID" || rc=$?
+      why="it exited with status $rc"
+    fi
+    log "gateway command: $GATEWAY_BIN start --config-path $CONFIG --host $HOST --port $GATEWAY_PORT"
+    log "gateway log:"
     cat "$WORK/gateway.log" >&2 || true
-    die "llm-gateway did not become healthy on $GATEWAY_URL (last /health status: $code)"
+    die "llm-gateway did not become healthy on $GATEWAY_URL ($why)"
   fi
   log "llm-gateway pid $GATEWAY_PID at $GATEWAY_URL"
 }
@@ -264,7 +271,9 @@ r = json.load(open(sys.argv[1]))
 s = r["summary"]
 codes = r.get("statusCodeDistribution", {})
 ok = sum(v for k, v in codes.items() if k.startswith("2"))
-bad = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(r.get("errorDistribution", {}).values())
+# Requests still in flight at the deadline are cut by oha itself: not errors of the server.
+errs = {k: v for k, v in r.get("errorDistribution", {}).items() if k != "aborted due to deadline"}
+bad = sum(v for k, v in codes.items() if not k.startswith("2")) + sum(errs.values())
 p = r["latencyPercentiles"]
 print(ok + bad, s["total"], round((p["p50"] or 0) * 1e6), round((p["p99"] or 0) * 1e6), bad)
 PY
@@ -378,6 +387,7 @@ if needs_gateway; then
   RSS_IDLE=$(rss_kib "$GATEWAY_PID" VmRSS)
 fi
 
+LOADAVG_BEFORE=$(cut -d ' ' -f 1-3 /proc/loadavg)
 for s in "${SCENARIOS[@]}"; do
   warm_up "$s"
 done
@@ -389,7 +399,8 @@ for conc in $BENCH_CONCURRENCY; do
 done
 if needs_gateway; then
   RSS_AFTER=$(rss_kib "$GATEWAY_PID" VmRSS)
-  RSS_PEAK=$(rss_kib "$GATEWAY_PID" VmHWM)
+  # VmHWM is maintained lazily by the kernel and can trail VmRSS slightly: report the largest.
+  RSS_PEAK=$(printf '%s\n' "$(rss_kib "$GATEWAY_PID" VmHWM)" "$RSS_IDLE" "$RSS_AFTER" | sort -n | tail -n 1)
 fi
 
 mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f MiB", k / 1024 }'; }
@@ -397,7 +408,10 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f MiB", k
   echo
   echo "## llm-gateway benchmark"
   echo
-  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${BENCH_SECONDS}s per run, load: $LOADGEN (HTTP/1.1 keep-alive), h2load (gRPC)"
+  # The load average tells a reader whether something else was competing for the cores.
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo none)," \
+    "$(nproc) cores, load average $LOADAVG_BEFORE before the runs," \
+    "${BENCH_SECONDS}s per run, load: $LOADGEN (HTTP/1.1 keep-alive), h2load (gRPC)"
   echo
   echo "| scenario | conc | req/s | p50 ms | p99 ms | gateway CPU µs/req | ratio vs direct | errors |"
   echo "|---|---|---|---|---|---|---|---|"

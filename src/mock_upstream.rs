@@ -548,18 +548,24 @@ fn answer(kind: Kind, probe: &Probe<'_>) -> Response {
 
 // ---- JSON fragments: the static parts of every answer, spliced around the request's model ----
 
-const CHAT_USAGE: &str = r#"{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#;
+/// The chat usage object, a macro so `concat!` can splice it into the constants below.
+macro_rules! chat_usage {
+    () => {
+        r#"{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#
+    };
+}
+const CHAT_USAGE: &str = chat_usage!();
 const CHAT_HEAD: &str =
     r#"{"id":"chatcmpl-mock","object":"chat.completion","created":1700000000,"model":"#;
 const CHAT_TEXT_TAIL: &str = concat!(
     r#","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from mock"},"finish_reason":"stop"}],"usage":"#,
-    r#"{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#,
+    chat_usage!(),
     r#","system_fingerprint":"fp_mock"}"#
 );
 const CHAT_TOOL_MID: &str = r#","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"#;
 const CHAT_TOOL_TAIL: &str = concat!(
     r#","arguments":"{\"city\": \"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":"#,
-    r#"{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#,
+    chat_usage!(),
     r#","system_fingerprint":"fp_mock"}"#
 );
 const CHUNK_HEAD: &str =

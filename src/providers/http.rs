@@ -18,11 +18,17 @@ use serde_json::Value;
 use crate::config::Secret;
 use crate::error::GatewayError;
 
+/// Chooses ring as the process-wide rustls crypto provider (reqwest is built without a default
+/// one, which keeps aws-lc's long C build out). Idempotent.
+pub fn install_crypto_provider() {
+    // It fails only when a provider is installed already, which is the state we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Builds the shared client: keep-alive pools to every upstream, rustls (ring) for TLS, no
 /// redirects (MLflow does not follow them either), no whole-request timeout (each call sets its own).
 pub fn build_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    // A process-wide rustls provider must be chosen once; it is an error only if one is set already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(Duration::from_secs(90))
@@ -309,22 +315,21 @@ pub fn decode_event<T: DeserializeOwned>(
     }
     // In-band errors first: a lenient chunk type could otherwise decode `{"error": ...}` as an
     // empty chunk. The substring test keeps the common path to a single parse.
-    if data.contains("\"error\"") {
-        if let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data) {
-            if let Some(error) = obj.remove("error").filter(|e| !e.is_null()) {
-                let detail = match error {
-                    Value::Object(mut e) => e
-                        .remove("message")
-                        .unwrap_or_else(|| Value::String("upstream stream error".into())),
-                    other => other,
-                };
-                return Some(Err(GatewayError::Upstream {
-                    status: 502,
-                    detail: redactor.value(detail),
-                    retry_after_secs: None,
-                }));
-            }
-        }
+    if data.contains("\"error\"")
+        && let Ok(Value::Object(mut obj)) = serde_json::from_str::<Value>(data)
+        && let Some(error) = obj.remove("error").filter(|e| !e.is_null())
+    {
+        let detail = match error {
+            Value::Object(mut e) => e
+                .remove("message")
+                .unwrap_or_else(|| Value::String("upstream stream error".into())),
+            other => other,
+        };
+        return Some(Err(GatewayError::Upstream {
+            status: 502,
+            detail: redactor.value(detail),
+            retry_after_secs: None,
+        }));
     }
     match serde_json::from_str::<T>(data) {
         Ok(v) => Some(Ok(SseItem::Data(v))),

@@ -170,7 +170,10 @@ impl TestGateway {
         TestGateway {
             addr,
             mock,
-            http: reqwest::Client::new(),
+            http: {
+                llm_gateway::providers::http::install_crypto_provider();
+                reqwest::Client::new()
+            },
             stop: Some(stop),
         }
     }
@@ -246,8 +249,7 @@ impl Reply {
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {

@@ -96,6 +96,13 @@ impl OpenAi {
         model: Option<&str>,
         cfg: &OpenAiCompatibleConfig,
     ) -> Result<Self, BuildError> {
+        if kind == ProviderKind::Databricks && cfg.api_key.is_none() {
+            return Err(if cfg.databricks_oauth.is_some() {
+                "databricks OAuth client credentials (client_id/client_secret) are not supported yet: configure a personal access token with `token` (or DATABRICKS_TOKEN)".into()
+            } else {
+                "databricks needs a personal access token: set `token` (or DATABRICKS_TOKEN)".into()
+            });
+        }
         let mut headers = HeaderMap::new();
         let mut secrets: Vec<Secret> = Vec::new();
         if kind == ProviderKind::Portkey {
@@ -299,6 +306,10 @@ pub fn append_path(base: &str, path: &str) -> String {
 mod tests {
     use super::*;
 
+    fn client() -> reqwest::Client {
+        super::super::http::build_client(Duration::from_secs(1)).unwrap()
+    }
+
     #[test]
     fn append_path_keeps_query() {
         assert_eq!(
@@ -329,7 +340,7 @@ mod tests {
     #[test]
     fn azure_urls_and_headers() {
         let p = OpenAi::from_openai(
-            reqwest::Client::new(),
+            client(),
             ProviderKind::OpenAi,
             Some("gpt-4o"),
             &openai_cfg(OpenAiApiType::Azure),
@@ -345,7 +356,7 @@ mod tests {
         assert!(!format!("{p:?}").contains("sk-test"));
 
         let ad = OpenAi::from_openai(
-            reqwest::Client::new(),
+            client(),
             ProviderKind::Azure,
             Some("gpt-4o"),
             &openai_cfg(OpenAiApiType::AzureAd),
@@ -360,13 +371,7 @@ mod tests {
         cfg.api_base = "http://127.0.0.1:1/v1".into();
         cfg.deployment_name = None;
         cfg.organization = Some("my-org".into());
-        let p = OpenAi::from_openai(
-            reqwest::Client::new(),
-            ProviderKind::OpenAi,
-            Some("m"),
-            &cfg,
-        )
-        .unwrap();
+        let p = OpenAi::from_openai(client(), ProviderKind::OpenAi, Some("m"), &cfg).unwrap();
         assert_eq!(
             p.chat_url,
             "http://127.0.0.1:1/v1/chat/completions?api-version=2024-02-01"
@@ -379,12 +384,10 @@ mod tests {
     fn bad_header_value_is_a_build_error_without_the_key() {
         let mut cfg = openai_cfg(OpenAiApiType::OpenAi);
         cfg.api_key = Secret::new("sk-with\nnewline");
-        let err = OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, None, &cfg)
-            .unwrap_err();
+        let err = OpenAi::from_openai(client(), ProviderKind::OpenAi, None, &cfg).unwrap_err();
         assert!(!err.contains("sk-with"));
         cfg.api_key = Secret::new("sk-from-file\n");
-        let ok =
-            OpenAi::from_openai(reqwest::Client::new(), ProviderKind::OpenAi, None, &cfg).unwrap();
+        let ok = OpenAi::from_openai(client(), ProviderKind::OpenAi, None, &cfg).unwrap();
         assert_eq!(
             ok.headers.get("authorization").unwrap(),
             "Bearer sk-from-file"

@@ -72,12 +72,19 @@ pub fn write_py_float(out: &mut Vec<u8>, v: f64) {
         }
         out.push(b'e');
         out.push(if exp < 0 { b'-' } else { b'+' });
+        // At least two digits; a double's exponent has at most three.
         let abs = exp.unsigned_abs();
-        if abs < 10 {
-            out.push(b'0');
+        if abs >= 100 {
+            out.push(digit(abs / 100));
         }
-        out.extend_from_slice(abs.to_string().as_bytes());
+        out.push(digit(abs / 10 % 10));
+        out.push(digit(abs % 10));
     }
+}
+
+fn digit(d: u32) -> u8 {
+    // d < 10 by construction.
+    b'0' + u8::try_from(d % 10).unwrap_or(0)
 }
 
 /// Fixed notation with at least one digit on each side of the point (`100.0`, `0.001`).

@@ -236,6 +236,7 @@ impl<'de> Deserialize<'de> for LaxBool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -6,14 +6,16 @@
 //!   as `extra_params`, nested ones dropped), then the shared range rules
 //!   ([`crate::service::validate`]).
 //! - [`errors`]: the slow path, taken only when the fast path fails: the body is re-read and
-//!   checked against a description of MLflow's pydantic request models ([`schema`]), producing
+//!   checked against a description of MLflow's pydantic request models (`schema`), producing
 //!   the complete FastAPI 422 error list, or FastAPI's `json_invalid` error located as Python's
-//!   `json` module would locate it ([`pyjson`]).
+//!   `json` module would locate it (`pyjson`).
+//! - `direct`: free-form JSON (extra parameters, schemas) straight into proto Struct/Value.
 //! - [`response`]: proto → JSON with MLflow's key order and explicit nulls; embedding floats are
-//!   printed as Python prints them ([`float`]).
+//!   printed as Python prints them (`float`).
 //!
 //! JSON shapes never leave this module: the rest of the gateway sees only proto messages.
 
+mod direct;
 pub mod errors;
 mod float;
 pub mod lax;
@@ -27,3 +29,6 @@ pub use request::{ChatBody, CompletionBody, EmbedBody, parse_chat, parse_complet
 pub use response::{
     chat_chunk, chat_response, completion_chunk, completion_response, embed_response,
 };
+
+#[cfg(test)]
+mod tests;

@@ -13,11 +13,11 @@ use std::marker::PhantomData;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::pb::v1 as pb;
-use crate::proto_json::to_pb_struct;
 
+use super::direct::Object;
 use super::lax::LaxBool;
 
 /// A JSON object (never an array) deserialised as `T`.
@@ -36,6 +36,35 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
             }
         }
         d.deserialize_map(V(PhantomData))
+    }
+}
+
+/// For fields with a default that are not nullable: absent → `None` (via `#[serde(default)]`),
+/// null → an error, as pydantic has it.
+fn non_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The `messages` list, converted to proto messages as it is read.
+pub struct Messages(pub Vec<pb::Message>);
+
+impl<'de> Deserialize<'de> for Messages {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Messages;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of messages")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Messages, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+                while let Some(m) = seq.next_element::<MessageDto>()? {
+                    out.push(m.into_pb());
+                }
+                Ok(Messages(out))
+            }
+        }
+        d.deserialize_seq(V)
     }
 }
 
@@ -209,7 +238,8 @@ impl PartDto {
 #[derive(Deserialize)]
 pub struct ToolCallFields {
     id: String,
-    #[serde(rename = "type", default)]
+    // `type: str = "function"`: may be absent, but not null.
+    #[serde(rename = "type", default, deserialize_with = "non_null")]
     kind: Option<String>,
     function: Obj<FunctionCallFields>,
     #[serde(default)]
@@ -267,7 +297,7 @@ struct FunctionDefFields {
     // Forwarded unchanged as a JSON-Schema object: unlike MLflow we do not strip keywords its
     // `FunctionParams` model does not know (`anyOf`, `minimum`, ...).
     #[serde(default)]
-    parameters: Option<Map<String, Value>>,
+    parameters: Option<Object>,
     #[serde(default)]
     strict: Option<LaxBool>,
 }
@@ -290,7 +320,7 @@ impl ToolDto {
             (Some(Obj(f)), _) => Some(pb::FunctionDefinition {
                 name: f.name,
                 description: f.description,
-                parameters: f.parameters.map(to_pb_struct),
+                parameters: f.parameters.map(|o| o.0),
                 strict: f.strict.map(|b| b.0),
             }),
             (None, Some(Obj(uc))) => Some(pb::FunctionDefinition {
@@ -358,8 +388,9 @@ enum FormatType {
 #[derive(Deserialize)]
 struct JsonSchemaFields {
     name: String,
-    schema: Map<String, Value>,
-    #[serde(default)]
+    schema: Object,
+    // `strict: bool = True`: may be absent, but not null.
+    #[serde(default, deserialize_with = "non_null")]
     strict: Option<LaxBool>,
     #[serde(default)]
     description: Option<Value>,
@@ -382,7 +413,7 @@ impl ResponseFormatDto {
                     Some(Value::String(d)) => Some(d),
                     _ => None,
                 },
-                schema: Some(to_pb_struct(s.schema)),
+                schema: Some(s.schema.0),
                 strict: s.strict.map(|b| b.0),
             }),
         }

@@ -16,17 +16,17 @@ use std::collections::HashMap;
 use std::fmt;
 
 use pbjson_types::{Struct, Value as PbValue};
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
-use crate::proto_json::to_pb_value;
 use crate::service::validate;
 
-use super::errors::{self, Kind};
-use super::lax::{LaxBool, LaxF64, LaxU32};
-use super::nested::{MessageDto, ResponseFormatDto, ToolDto, parse_tool_choice};
+use super::direct::AnyValue;
+use super::errors::{self, Checked, Kind};
+use super::lax::{self, LaxBool, LaxF64, LaxU32};
+use super::nested::{Messages, ResponseFormatDto, ToolDto, parse_tool_choice};
 
 /// A parsed chat body: the proto request (with `endpoint` left empty for the caller to fill from
 /// the URL or from `model`), the `stream` flag and the `model` field, which are not part of the
@@ -66,39 +66,50 @@ pub struct EmbedBody {
 ///
 /// The result has passed [`validate::chat`]; on failure the error is the full pydantic-style list.
 pub fn parse_chat(body: &[u8]) -> Result<ChatBody, GatewayError> {
-    let body = strip_bom(body);
-    match serde_json::from_slice::<ChatBody>(body) {
-        Ok(parsed) => match validate::chat(&parsed.request) {
-            Ok(()) => Ok(parsed),
-            Err(e) => Err(errors::report(body, Kind::Chat).unwrap_or(e)),
-        },
-        Err(e) => Err(errors::report(body, Kind::Chat).unwrap_or_else(|| errors::fallback(&e))),
-    }
+    parse(body, Kind::Chat, |b: &ChatBody| validate::chat(&b.request))
 }
 
 /// Parses and validates a completions body.
 pub fn parse_completion(body: &[u8]) -> Result<CompletionBody, GatewayError> {
-    let body = strip_bom(body);
-    match serde_json::from_slice::<CompletionBody>(body) {
-        Ok(parsed) => match validate::completion(&parsed.request) {
-            Ok(()) => Ok(parsed),
-            Err(e) => Err(errors::report(body, Kind::Completion).unwrap_or(e)),
-        },
-        Err(e) => {
-            Err(errors::report(body, Kind::Completion).unwrap_or_else(|| errors::fallback(&e)))
-        }
-    }
+    parse(body, Kind::Completion, |b: &CompletionBody| {
+        validate::completion(&b.request)
+    })
 }
 
 /// Parses and validates an embeddings body.
 pub fn parse_embed(body: &[u8]) -> Result<EmbedBody, GatewayError> {
+    parse(body, Kind::Embed, |b: &EmbedBody| {
+        validate::embed(&b.request)
+    })
+}
+
+/// The fast parse, then the shared rules; any failure goes to the error path for the exact report.
+fn parse<T: DeserializeOwned>(
+    body: &[u8],
+    kind: Kind,
+    validate: fn(&T) -> Result<(), GatewayError>,
+) -> Result<T, GatewayError> {
     let body = strip_bom(body);
-    match serde_json::from_slice::<EmbedBody>(body) {
-        Ok(parsed) => match validate::embed(&parsed.request) {
+    match serde_json::from_slice::<T>(body) {
+        Ok(parsed) => match validate(&parsed) {
             Ok(()) => Ok(parsed),
-            Err(e) => Err(errors::report(body, Kind::Embed).unwrap_or(e)),
+            // A range rule failed: report from the original JSON so `input` echoes exactly what
+            // the client sent; rules pydantic does not have keep the shared rule's error.
+            Err(e) => match errors::check(body, kind) {
+                Checked::Invalid(report) => Err(report),
+                Checked::Valid(_) => Err(e),
+            },
         },
-        Err(e) => Err(errors::report(body, Kind::Embed).unwrap_or_else(|| errors::fallback(&e))),
+        Err(e) => match errors::check(body, kind) {
+            Checked::Invalid(report) => Err(report),
+            // pydantic accepts what the strict parse refused. The one known cause is a
+            // duplicated key inside a nested object (Python keeps the last; serde-derived
+            // structs refuse duplicates); the decoded value has them merged, so parse that.
+            Checked::Valid(value) => match serde_json::from_value::<T>(value) {
+                Ok(parsed) => validate(&parsed).map(|()| parsed),
+                Err(_) => Err(errors::fallback(&e)),
+            },
+        },
     }
 }
 
@@ -197,8 +208,8 @@ impl Common {
         key: Key<'de>,
         map: &mut A,
     ) -> Result<(), A::Error> {
-        let v: Value = map.next_value()?;
-        self.extra.insert(key.0.into_owned(), to_pb_value(v));
+        let AnyValue(v) = map.next_value()?;
+        self.extra.insert(key.0.into_owned(), v);
         Ok(())
     }
 
@@ -220,8 +231,8 @@ fn int<'de, A: MapAccess<'de>>(map: &mut A) -> Result<Option<u32>, A::Error> {
 fn lax_bool_value(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::Number(n) => n.as_f64().and_then(super::lax::bool_from_f64),
-        Value::String(s) => super::lax::bool_from_str(s),
+        Value::Number(n) => n.as_f64().and_then(lax::bool_from_f64),
+        Value::String(s) => lax::bool_from_str(s),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
 }
@@ -242,8 +253,7 @@ impl<'de> Deserialize<'de> for ChatBody {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match &*key.0 {
                         "messages" => {
-                            let dtos: Vec<MessageDto> = map.next_value()?;
-                            messages = Some(dtos.into_iter().map(MessageDto::into_pb).collect());
+                            messages = Some(map.next_value::<Messages>()?.0);
                         }
                         "tools" => {
                             tools = map
@@ -372,8 +382,8 @@ impl<'de> Deserialize<'de> for EmbedBody {
                         }
                         "model" => model = map.next_value()?,
                         _ => {
-                            let v: Value = map.next_value()?;
-                            extra.insert(key.0.into_owned(), to_pb_value(v));
+                            let AnyValue(v) = map.next_value()?;
+                            extra.insert(key.0.into_owned(), v);
                         }
                     }
                 }
@@ -419,8 +429,8 @@ impl EmbedInput {
                         .collect();
                     return Ok(EmbedInput::Texts(texts, false));
                 }
-                if items.iter().all(Value::is_number) {
-                    return Ok(EmbedInput::Tokens(vec![token_ids(&items)?], true));
+                if let Ok(ids) = token_ids(&items) {
+                    return Ok(EmbedInput::Tokens(vec![ids], true));
                 }
                 if items.iter().all(Value::is_array) {
                     let seqs = items
@@ -439,19 +449,24 @@ impl EmbedInput {
     }
 }
 
+/// A token list, with pydantic's lax int coercions (`2.0`, `"2"`, `true`); ids beyond `u32`
+/// are rejected, as no tokenizer has them.
 fn token_ids(items: &[Value]) -> Result<pb::TokenIds, &'static str> {
+    let id = |v: &Value| -> Option<u32> {
+        let n = match v {
+            Value::Number(n) => match n.as_u64() {
+                Some(u) => i128::from(u),
+                None => lax::int_from_f64(n.as_f64()?).ok()?,
+            },
+            Value::String(s) => lax::int_from_str(s)?,
+            Value::Bool(b) => i128::from(*b),
+            Value::Null | Value::Array(_) | Value::Object(_) => return None,
+        };
+        u32::try_from(n).ok()
+    };
     let ids = items
         .iter()
-        .map(|v| {
-            v.as_u64()
-                .or_else(|| {
-                    v.as_f64()
-                        .filter(|f| f.fract() == 0.0 && *f >= 0.0)
-                        .map(|f| f as u64)
-                })
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or("input")
-        })
+        .map(|v| id(v).ok_or("input"))
         .collect::<Result<_, _>>()?;
     Ok(pb::TokenIds { ids })
 }

@@ -1,0 +1,171 @@
+//! The `llm-gateway` binary: `validate` exit codes and messages (file, key path, line), `start`
+//! refusing a config it cannot serve, and `start` serving the quickstart config.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_llm-gateway");
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn validate_accepts_the_quickstart_config() {
+    let out = Command::new(BIN)
+        .args(["validate", "--config-path", "examples/quickstart.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("valid: 3 endpoints (1 chat, 1 completions, 1 embeddings), 0 routes"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn validate_reports_file_key_path_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "bad.yaml",
+        "endpoints:\n  - name: chat\n    endpoint_type: llm/v1/chat\n    model:\n      provider: openai\n      name: gpt-4o\n      config:\n        openai_api_kye: sk-secret-value\n",
+    );
+    let out = Command::new(BIN)
+        .args(["validate", "--config-path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad.yaml:8:"), "{stderr}");
+    assert!(
+        stderr.contains("endpoints[0].model.config.openai_api_kye"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean 'openai_api_key'"), "{stderr}");
+    assert!(!stderr.contains("sk-secret-value"), "{stderr}");
+}
+
+#[test]
+fn validate_uses_mlflow_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "dup.yaml",
+        "endpoints:\n  - name: a\n    endpoint_type: llm/v1/chat\n    model: {provider: mock, config: {}}\n  - name: a\n    endpoint_type: llm/v1/chat\n    model: {provider: mock, config: {}}\n",
+    );
+    let out = Command::new(BIN)
+        .args(["validate", "--config-path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Duplicate names found in endpoint / route configurations."),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_path_comes_from_the_environment_too() {
+    let out = Command::new(BIN)
+        .arg("validate")
+        .env("MLFLOW_GATEWAY_CONFIG", "examples/quickstart.yaml")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn start_refuses_providers_it_cannot_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "anthropic.yaml",
+        "endpoints:\n  - name: claude\n    endpoint_type: llm/v1/chat\n    model:\n      provider: anthropic\n      name: claude-3-5-sonnet-latest\n      config: {anthropic_api_key: sk-ant-secret}\n",
+    );
+    let out = Command::new(BIN)
+        .args(["start", "--port", "0", "--config-path"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("endpoint 'claude'"), "{stderr}");
+    assert!(!stderr.contains("sk-ant-secret"), "{stderr}");
+}
+
+/// Kills the child if the test fails before it has stopped by itself.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn start_serves_and_stops_on_sigterm() {
+    let child = Command::new(BIN)
+        .args([
+            "start",
+            "--config-path",
+            "examples/quickstart.yaml",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    // The startup line names the bound address.
+    let stderr = child.0.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gateway exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    llm_gateway::providers::http::install_crypto_provider();
+    let body = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .body(r#"{"model":"chat","messages":[{"role":"user","content":"hello"}]}"#)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(body.contains("You said: hello"), "{body}");
+    let pid = child.0.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+}
