@@ -12,6 +12,7 @@
 //! - [`service`]: the unified chat, completions, embeddings and endpoint services every surface
 //!   calls; request validation shared by all surfaces; endpoint and route resolution; the stream
 //!   commit rule.
+//! - [`routing`]: per-endpoint rate limits (MLflow's fixed windows).
 //! - [`providers`]: one module per upstream API (wire types, pure conversions, thin I/O) behind
 //!   the closed [`providers::Provider`] enum; shared upstream HTTP mechanics in
 //!   [`providers::http`].
@@ -32,5 +33,6 @@ pub mod pb;
 pub mod proto_json;
 pub mod providers;
 pub mod rest;
+pub mod routing;
 pub mod server;
 pub mod service;

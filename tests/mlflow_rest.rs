@@ -558,3 +558,41 @@ async fn oversized_bodies_are_413_json() {
     assert_eq!(r.status, 413);
     assert!(gw.upstream().is_empty());
 }
+
+#[tokio::test]
+async fn rate_limits_follow_mlflow() {
+    let gw = TestGateway::start(CONFIG).await;
+    // A 422 does not consume quota.
+    assert_eq!(
+        gw.post("/gateway/chat-limited/invocations", "{}")
+            .await
+            .status,
+        422
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            gw.post("/gateway/chat-limited/invocations", HI)
+                .await
+                .status,
+            200
+        );
+    }
+    let r = gw.post("/gateway/chat-limited/invocations", HI).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (429, r#"{"error":"Rate limit exceeded: 2 per 1 minute"}"#)
+    );
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The other URL family has its own counter; /v1 is never limited.
+    assert_eq!(
+        gw.post("/endpoints/chat-limited/invocations", HI)
+            .await
+            .status,
+        200
+    );
+    let v1 = r#"{"model":"chat-limited","messages":[{"role":"user","content":"hi"}]}"#;
+    assert_eq!(gw.post("/v1/chat/completions", v1).await.status, 200);
+    // Exactly the admitted calls reached the upstream.
+    assert_eq!(gw.upstream().len(), 4);
+}

@@ -7,7 +7,9 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -17,6 +19,7 @@ use super::{RestState, codec, error_response, json_bytes, json_value, read_body,
 use crate::config::EndpointType;
 use crate::error::{FieldError, GatewayError, LocPart};
 use crate::pb::v1 as pb;
+use crate::routing::ratelimit::Family;
 use crate::service::DEFAULT_PAGE_SIZE;
 
 /// Route patterns this module serves, for the trailing-slash redirect.
@@ -52,8 +55,8 @@ pub fn routes() -> Router<RestState> {
         .route("/api/2.0/gateway/limits/{name}", get(get_limits))
         .route("/api/2.0/endpoints/limits/", post(set_limits))
         .route("/api/2.0/gateway/limits/", post(set_limits))
-        .route("/endpoints/{name}/invocations", post(invocations))
-        .route("/gateway/{name}/invocations", post(invocations))
+        .route("/endpoints/{name}/invocations", post(endpoints_invocations))
+        .route("/gateway/{name}/invocations", post(gateway_invocations))
 }
 
 /// Whether `path` is one of this module's routes.
@@ -349,10 +352,35 @@ fn missing(field: &str, input: &serde_json::Value) -> FieldError {
 
 const MODEL_NOT_PERMITTED: &str = "The parameter 'model' is not permitted to be passed. The route being queried already defines a model instance.";
 
-async fn invocations(
+async fn endpoints_invocations(
     State(st): State<RestState>,
     Path(name): Path<String>,
-    body: Body,
+    req: axum::extract::Request,
+) -> Response {
+    invocations(st, name, Family::Endpoints, req).await
+}
+
+async fn gateway_invocations(
+    State(st): State<RestState>,
+    Path(name): Path<String>,
+    req: axum::extract::Request,
+) -> Response {
+    invocations(st, name, Family::Gateway, req).await
+}
+
+/// The client's IP, as rate limits count it (the peer address; proxies are not trusted, as in
+/// MLflow). Unknown only for in-process calls without a socket.
+fn client_ip(req: &axum::extract::Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+async fn invocations(
+    st: RestState,
+    name: String,
+    family: Family,
+    req: axum::extract::Request,
 ) -> Response {
     // MLflow registers one route per endpoint name, so an unknown name is FastAPI's plain 404.
     let Some(ty) = st.gateway.target_type(&name) else {
@@ -361,20 +389,34 @@ async fn invocations(
             &serde_json::json!({"detail": "Not Found"}),
         );
     };
-    let bytes = match read_body(body, st.body_limit).await {
+    let caller = Caller {
+        ip: client_ip(&req),
+        family,
+    };
+    let bytes = match read_body(req.into_body(), st.body_limit).await {
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
-    match invoke(&st, name, ty, &bytes).await {
+    match invoke(&st, name, ty, caller, &bytes).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     }
 }
 
+/// Who is calling, for the rate limit.
+#[derive(Clone, Copy)]
+struct Caller {
+    ip: IpAddr,
+    family: Family,
+}
+
+/// Parses by the endpoint's type, then counts the call against the limit (a 422 is not
+/// counted, as in MLflow), then serves it.
 async fn invoke(
     st: &RestState,
     name: String,
     ty: EndpointType,
+    caller: Caller,
     bytes: &[u8],
 ) -> Result<Response, GatewayError> {
     match ty {
@@ -383,6 +425,7 @@ async fn invoke(
             if parsed.model.is_some() {
                 return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
             }
+            st.gateway.check_limit(&name, caller.family, caller.ip)?;
             let mut req = parsed.request;
             req.endpoint = name;
             if parsed.stream {
@@ -398,6 +441,7 @@ async fn invoke(
             if parsed.model.is_some() {
                 return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
             }
+            st.gateway.check_limit(&name, caller.family, caller.ip)?;
             let mut req = parsed.request;
             req.endpoint = name;
             if parsed.stream {
@@ -416,6 +460,7 @@ async fn invoke(
             if parsed.model.is_some() {
                 return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
             }
+            st.gateway.check_limit(&name, caller.family, caller.ip)?;
             let mut req = parsed.request;
             req.endpoint = name;
             let resp = st.gateway.embed(req).await?;

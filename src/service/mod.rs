@@ -24,6 +24,7 @@ use crate::config::{Endpoint, EndpointType, GatewayConfig, TrafficRoute};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 use crate::providers::{Call, ChunkStream, Provider};
+use crate::routing::ratelimit::{Family, FixedWindow};
 
 /// MLflow's page size for endpoint listings.
 pub const DEFAULT_PAGE_SIZE: usize = 3000;
@@ -55,6 +56,8 @@ pub struct EndpointRuntime {
     pub provider: Provider,
     /// Its upstream timeout.
     pub timeout: Duration,
+    /// Its rate-limit counters, when it has a `limit`.
+    pub limiter: Option<FixedWindow>,
 }
 
 #[derive(Debug)]
@@ -111,6 +114,7 @@ impl Gateway {
                 config: ep.clone(),
                 provider,
                 timeout: ep.timeouts.total.unwrap_or(settings.default_timeout),
+                limiter: ep.limit.as_ref().map(FixedWindow::new),
             });
             targets.insert(ep.name.clone(), Target::Endpoint(rt.clone()));
             endpoints.push(rt);
@@ -187,6 +191,23 @@ impl Gateway {
             )));
         }
         Ok(ep)
+    }
+
+    /// Counts an MLflow invocation against the endpoint's rate limit (spec §4: only the two
+    /// invocation URL families are limited, per client IP; traffic routes never are).
+    pub fn check_limit(
+        &self,
+        name: &str,
+        family: Family,
+        client: std::net::IpAddr,
+    ) -> Result<(), GatewayError> {
+        match self.inner.targets.get(name) {
+            Some(Target::Endpoint(ep)) => match &ep.limiter {
+                Some(limiter) => limiter.hit(client, family),
+                None => Ok(()),
+            },
+            Some(Target::Route(_)) | None => Ok(()),
+        }
     }
 
     fn serving(

@@ -1,0 +1,4 @@
+//! Routing concerns between the service layer and the providers: per-endpoint rate limits
+//! (traffic-split selection lives with endpoint resolution in `service`).
+
+pub mod ratelimit;
