@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use llm_gateway::config;
-use llm_gateway::providers::http::build_client;
 use llm_gateway::server::{self, DEFAULT_BODY_LIMIT};
 use llm_gateway::service::{Gateway, Settings};
 
@@ -150,14 +149,7 @@ async fn run(args: StartArgs, cfg: config::GatewayConfig) -> ExitCode {
         default_timeout: Duration::from_secs_f64(args.route_timeout_seconds),
         ..Settings::default()
     };
-    let client = match build_client(settings.connect_timeout) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: could not build the HTTP client: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let gateway = match Gateway::new(&cfg, &settings, &client) {
+    let gateway = match Gateway::new(&cfg, &settings) {
         Ok(g) => g,
         Err(e) => {
             eprintln!(

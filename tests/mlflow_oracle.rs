@@ -51,8 +51,8 @@ async fn replays_mlflow_transcripts() {
     {
         let name = case["name"].as_str().unwrap();
         assert_eq!(want["name"], case["name"]);
-        let method = reqwest::Method::from_bytes(case["method"].as_str().unwrap().as_bytes())
-            .unwrap();
+        let method =
+            reqwest::Method::from_bytes(case["method"].as_str().unwrap().as_bytes()).unwrap();
         let mut req = client.request(method, gw.url(case["path"].as_str().unwrap()));
         if let Some(body) = case["body"].as_str() {
             req = req
@@ -81,12 +81,18 @@ async fn replays_mlflow_transcripts() {
         compared += 1;
         let mut diff = |what: &str, ours: String, theirs: String| {
             if ours != theirs {
-                failures.push(format!("{name}: {what}\n  mlflow: {theirs}\n  ours:   {ours}"));
+                failures.push(format!(
+                    "{name}: {what}\n  mlflow: {theirs}\n  ours:   {ours}"
+                ));
             }
         };
         diff("status", status.to_string(), want["status"].to_string());
         if let Some(ct) = want["content_type"].as_str() {
-            diff("content-type", content_type.unwrap_or_default(), ct.to_owned());
+            diff(
+                "content-type",
+                content_type.unwrap_or_default(),
+                ct.to_owned(),
+            );
         }
         if let Some(b) = want["body"].as_str() {
             diff("body", body, b.to_owned());
@@ -115,7 +121,10 @@ async fn replays_mlflow_transcripts() {
                 diff(
                     "upstream path",
                     ours.path_and_query.clone(),
-                    theirs["path_and_query"].as_str().unwrap_or_default().to_owned(),
+                    theirs["path_and_query"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
                 );
                 // Compared as JSON values: key order is not visible to an upstream (ours writes
                 // free-form objects such as tool schemas with sorted keys).

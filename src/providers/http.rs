@@ -110,7 +110,9 @@ pub async fn send(
 /// A reqwest failure as a gateway error: timeouts are 504, everything else 502. The message never
 /// includes the URL (which may carry a key in its query for some providers).
 pub fn transport_error(e: &reqwest::Error, timeout: Duration) -> GatewayError {
-    if e.is_timeout() {
+    if e.is_timeout() && e.is_connect() {
+        GatewayError::UpstreamTimeout("Timed out connecting to the upstream provider.".into())
+    } else if e.is_timeout() {
         GatewayError::UpstreamTimeout(format!(
             "The upstream provider did not respond within {} seconds.",
             timeout.as_secs_f64()

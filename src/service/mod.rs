@@ -23,6 +23,7 @@ use futures::StreamExt;
 use crate::config::{Endpoint, EndpointType, GatewayConfig, TrafficRoute};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
+use crate::providers::http::build_client;
 use crate::providers::{Call, ChunkStream, Provider};
 use crate::routing::ratelimit::{Family, FixedWindow};
 
@@ -97,16 +98,26 @@ pub struct StartError {
 }
 
 impl Gateway {
-    /// Builds every endpoint's provider and every route's destinations.
-    pub fn new(
-        config: &GatewayConfig,
-        settings: &Settings,
-        client: &reqwest::Client,
-    ) -> Result<Gateway, StartError> {
+    /// Builds every endpoint's provider and every route's destinations. Endpoints share one
+    /// pooled HTTP client per distinct connect timeout (normally exactly one).
+    pub fn new(config: &GatewayConfig, settings: &Settings) -> Result<Gateway, StartError> {
+        let mut clients: HashMap<Duration, reqwest::Client> = HashMap::new();
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         let mut targets = HashMap::new();
         for ep in &config.endpoints {
-            let provider = Provider::build(&ep.model, client).map_err(|message| StartError {
+            let connect = ep.timeouts.connect.unwrap_or(settings.connect_timeout);
+            let client = match clients.get(&connect) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = build_client(connect).map_err(|e| StartError {
+                        endpoint: ep.name.clone(),
+                        message: format!("could not build the HTTP client: {e}"),
+                    })?;
+                    clients.insert(connect, c.clone());
+                    c
+                }
+            };
+            let provider = Provider::build(&ep.model, &client).map_err(|message| StartError {
                 endpoint: ep.name.clone(),
                 message,
             })?;

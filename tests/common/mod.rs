@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use llm_gateway::config;
 use llm_gateway::mock_upstream::{MockOptions, MockUpstream, RecordedRequest};
-use llm_gateway::providers::http::build_client;
 use llm_gateway::server;
 use llm_gateway::service::{Gateway, Settings};
 
@@ -154,9 +153,11 @@ impl TestGateway {
         let text = yaml.replace("{MOCK}", &mock.base_url());
         let loaded = config::load_str(Path::new("test.yaml"), &text, &|_| None)
             .unwrap_or_else(|e| panic!("test config invalid: {e}"));
-        let settings = Settings::default();
-        let client = build_client(Duration::from_secs(2)).unwrap();
-        let gateway = Gateway::new(&loaded.config, &settings, &client).unwrap();
+        let settings = Settings {
+            connect_timeout: Duration::from_secs(2),
+            ..Settings::default()
+        };
+        let gateway = Gateway::new(&loaded.config, &settings).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
