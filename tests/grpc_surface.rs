@@ -308,3 +308,27 @@ async fn grpc_web_over_http1() {
         "expected NOT_FOUND (5): {code} {trailers}"
     );
 }
+
+#[tokio::test]
+async fn grpc_web_over_http2() {
+    let gw = TestGateway::start(CONFIG).await;
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = client
+        .post(gw.url("/llmgateway.v1.EndpointsService/GetEndpoint"))
+        .header("content-type", "application/grpc-web+proto")
+        .body(grpc_web_frame(&pb::GetEndpointRequest {
+            name: "chat".into(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), reqwest::Version::HTTP_2);
+    let (messages, trailers) = grpc_web_parse(&resp.bytes().await.unwrap());
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+    let endpoint = pb::Endpoint::decode(messages[0].as_slice()).unwrap();
+    assert_eq!(endpoint.endpoint_type, "llm/v1/chat");
+    assert_eq!(endpoint.model.unwrap().provider, "openai");
+}

@@ -97,14 +97,29 @@ impl Redactor {
 
 /// Sends a prepared request, mapping transport failures.
 pub async fn send(
-    request: reqwest::RequestBuilder,
+    client: &reqwest::Client,
+    request: reqwest::Request,
     timeout: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
-    request
-        .timeout(timeout)
-        .send()
+    client
+        .execute(request)
         .await
         .map_err(|e| transport_error(&e, timeout))
+}
+
+/// A JSON POST to a pre-parsed URL with prepared headers (which must include the content
+/// type) and the call's timeout: nothing is parsed or merged per request.
+pub fn json_post(
+    url: &reqwest::Url,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> reqwest::Request {
+    let mut request = reqwest::Request::new(reqwest::Method::POST, url.clone());
+    *request.headers_mut() = headers.clone();
+    *request.body_mut() = Some(body.into());
+    *request.timeout_mut() = Some(timeout);
+    request
 }
 
 /// A reqwest failure as a gateway error: timeouts are 504, everything else 502. The message never
@@ -344,11 +359,12 @@ pub fn decode_event<T: DeserializeOwned>(
 /// same way as a non-streaming call, so an upstream failure before the first event is an
 /// ordinary error (the client has not been answered yet).
 pub async fn open_stream(
-    request: reqwest::RequestBuilder,
+    client: &reqwest::Client,
+    request: reqwest::Request,
     timeout: Duration,
     redactor: &Redactor,
 ) -> Result<reqwest::Response, GatewayError> {
-    let response = send(request, timeout).await?;
+    let response = send(client, request, timeout).await?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         let ct = content_type(response.headers()).to_owned();

@@ -27,7 +27,7 @@ pub type ChunkStream<T> = Pin<Box<dyn Stream<Item = Result<T, GatewayError>> + S
 #[derive(Debug)]
 pub enum Provider {
     /// OpenAI, Azure OpenAI and the OpenAI-compatible family.
-    OpenAi(openai::OpenAi),
+    OpenAi(Box<openai::OpenAi>),
     /// The offline mock provider.
     Mock(mock::Mock),
 }
@@ -78,15 +78,15 @@ impl Provider {
     pub fn build(model: &Model, client: &reqwest::Client) -> Result<Provider, String> {
         let name = model.name.as_deref();
         let provider = match &model.config {
-            ProviderConfig::OpenAi(cfg) => Provider::OpenAi(openai::OpenAi::from_openai(
+            ProviderConfig::OpenAi(cfg) => Provider::OpenAi(Box::new(openai::OpenAi::from_openai(
                 client.clone(),
                 model.provider,
                 name,
                 cfg,
-            )?),
-            ProviderConfig::OpenAiCompatible(cfg) => Provider::OpenAi(
+            )?)),
+            ProviderConfig::OpenAiCompatible(cfg) => Provider::OpenAi(Box::new(
                 openai::OpenAi::from_compatible(client.clone(), model.provider, name, cfg)?,
-            ),
+            )),
             ProviderConfig::Mock(cfg) => Provider::Mock(mock::Mock::new(name, cfg)),
             ProviderConfig::Anthropic(_)
             | ProviderConfig::Gemini(_)

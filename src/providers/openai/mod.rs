@@ -15,7 +15,7 @@ use crate::config::{OpenAiApiType, OpenAiCompatibleConfig, OpenAiConfig, Provide
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
-use super::http::{Redactor, open_stream, read_json, send, sse_json_stream};
+use super::http::{Redactor, json_post, open_stream, read_json, send, sse_json_stream};
 use super::{ChunkStream, unix_now};
 use convert::BodyContext;
 
@@ -24,9 +24,9 @@ use convert::BodyContext;
 pub struct OpenAi {
     client: reqwest::Client,
     kind: ProviderKind,
-    chat_url: String,
-    completions_url: Option<String>,
-    embeddings_url: String,
+    chat_url: reqwest::Url,
+    completions_url: Option<reqwest::Url>,
+    embeddings_url: reqwest::Url,
     headers: HeaderMap,
     /// The `model` written into request bodies (Azure addresses the deployment in the URL instead).
     body_model: Option<String>,
@@ -76,12 +76,16 @@ impl OpenAi {
                 (base, None)
             }
         };
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         Ok(OpenAi {
             client,
             kind,
-            chat_url: append_path(&base, "chat/completions"),
-            completions_url: Some(append_path(&base, "completions")),
-            embeddings_url: append_path(&base, "embeddings"),
+            chat_url: url(&base, "chat/completions")?,
+            completions_url: Some(url(&base, "completions")?),
+            embeddings_url: url(&base, "embeddings")?,
             headers,
             body_model,
             model_name: model.unwrap_or_default().to_owned(),
@@ -124,13 +128,17 @@ impl OpenAi {
             insert_secret(&mut headers, "authorization", "Bearer ", key)?;
             secrets.push(key.clone());
         }
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         let base = cfg.api_base.clone();
         Ok(OpenAi {
             client,
             kind,
-            chat_url: append_path(&base, "chat/completions"),
+            chat_url: url(&base, "chat/completions")?,
             completions_url: None,
-            embeddings_url: append_path(&base, "embeddings"),
+            embeddings_url: url(&base, "embeddings")?,
             headers,
             body_model: model.map(str::to_owned),
             model_name: model.unwrap_or_default().to_owned(),
@@ -154,16 +162,12 @@ impl OpenAi {
         }
     }
 
-    fn post(&self, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
-        self.client
-            .post(url)
-            .headers(self.headers.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(body)
+    fn post(&self, url: &reqwest::Url, body: Vec<u8>, timeout: Duration) -> reqwest::Request {
+        json_post(url, &self.headers, body, timeout)
     }
 
-    fn completions_url(&self) -> Result<&str, GatewayError> {
-        self.completions_url.as_deref().ok_or_else(|| {
+    fn completions_url(&self) -> Result<&reqwest::Url, GatewayError> {
+        self.completions_url.as_ref().ok_or_else(|| {
             GatewayError::NotImplemented(format!(
                 "The completions route is not implemented for {} models.",
                 self.kind.display_name()
@@ -178,7 +182,12 @@ impl OpenAi {
         timeout: Duration,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let body = encode(&convert::chat_body(req, self.ctx(), false))?;
-        let resp = send(self.post(&self.chat_url, body), timeout).await?;
+        let resp = send(
+            &self.client,
+            self.post(&self.chat_url, body, timeout),
+            timeout,
+        )
+        .await?;
         let wire: wire::Completion = read_json(resp, timeout, &self.redactor).await?;
         Ok(convert::chat_response(wire, &self.model_name, unix_now()))
     }
@@ -190,7 +199,13 @@ impl OpenAi {
         timeout: Duration,
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
         let body = encode(&convert::chat_body(req, self.ctx(), true))?;
-        let resp = open_stream(self.post(&self.chat_url, body), timeout, &self.redactor).await?;
+        let resp = open_stream(
+            &self.client,
+            self.post(&self.chat_url, body, timeout),
+            timeout,
+            &self.redactor,
+        )
+        .await?;
         let fallback = self.model_name.clone();
         let stream = sse_json_stream::<wire::Chunk>(resp, timeout, self.redactor.clone())
             .map(move |r| r.map(|c| convert::chat_chunk(c, &fallback, unix_now())));
@@ -205,7 +220,7 @@ impl OpenAi {
     ) -> Result<pb::CompletionResponse, GatewayError> {
         let url = self.completions_url()?;
         let body = encode(&convert::completion_body(req, self.ctx(), false))?;
-        let resp = send(self.post(url, body), timeout).await?;
+        let resp = send(&self.client, self.post(url, body, timeout), timeout).await?;
         let wire: wire::Completion = read_json(resp, timeout, &self.redactor).await?;
         Ok(convert::completion_response(
             wire,
@@ -222,7 +237,13 @@ impl OpenAi {
     ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
         let url = self.completions_url()?;
         let body = encode(&convert::completion_body(req, self.ctx(), true))?;
-        let resp = open_stream(self.post(url, body), timeout, &self.redactor).await?;
+        let resp = open_stream(
+            &self.client,
+            self.post(url, body, timeout),
+            timeout,
+            &self.redactor,
+        )
+        .await?;
         let fallback = self.model_name.clone();
         let stream = sse_json_stream::<wire::Chunk>(resp, timeout, self.redactor.clone())
             .map(move |r| r.map(|c| convert::completion_chunk(c, &fallback, unix_now())));
@@ -236,7 +257,12 @@ impl OpenAi {
         timeout: Duration,
     ) -> Result<pb::EmbedResponse, GatewayError> {
         let body = encode(&convert::embeddings_body(req, self.ctx()))?;
-        let resp = send(self.post(&self.embeddings_url, body), timeout).await?;
+        let resp = send(
+            &self.client,
+            self.post(&self.embeddings_url, body, timeout),
+            timeout,
+        )
+        .await?;
         let wire: wire::Embeddings = read_json(resp, timeout, &self.redactor).await?;
         Ok(convert::embed_response(wire, &self.model_name))
     }
@@ -282,6 +308,13 @@ fn with_query(base: &str, query: &str) -> String {
     } else {
         format!("{base}?{query}")
     }
+}
+
+/// The parsed URL of `path` under `base`; an unusable base is a start-up error.
+fn url(base: &str, path: &str) -> Result<reqwest::Url, BuildError> {
+    let joined = append_path(base, path);
+    reqwest::Url::parse(&joined)
+        .map_err(|e| format!("the base URL '{base}' is not a valid URL: {e}"))
 }
 
 /// Appends `path` to the path of `base`, keeping its query string (MLflow's `append_to_uri_path`).
@@ -347,7 +380,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            p.chat_url,
+            p.chat_url.as_str(),
             "https://res.openai.azure.com/openai/deployments/my-dep/chat/completions?api-version=2024-02-01"
         );
         assert_eq!(p.headers.get("api-key").unwrap(), "sk-test");
@@ -373,7 +406,7 @@ mod tests {
         cfg.organization = Some("my-org".into());
         let p = OpenAi::from_openai(client(), ProviderKind::OpenAi, Some("m"), &cfg).unwrap();
         assert_eq!(
-            p.chat_url,
+            p.chat_url.as_str(),
             "http://127.0.0.1:1/v1/chat/completions?api-version=2024-02-01"
         );
         assert_eq!(p.headers.get("openai-organization").unwrap(), "my-org");
