@@ -14,6 +14,20 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf 
     path
 }
 
+/// Runs `llm-gateway <command> --config-path <path>` and returns (exit code, stderr).
+fn run(command: &str, path: &std::path::Path) -> (Option<i32>, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.arg(command);
+    if command == "start" {
+        cmd.args(["--port", "0"]);
+    }
+    let out = cmd.arg("--config-path").arg(path).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn validate_accepts_the_quickstart_config() {
     let out = Command::new(BIN)
@@ -40,13 +54,8 @@ fn validate_reports_file_key_path_and_line() {
         "bad.yaml",
         "endpoints:\n  - name: chat\n    endpoint_type: llm/v1/chat\n    model:\n      provider: openai\n      name: gpt-4o\n      config:\n        openai_api_kye: sk-secret-value\n",
     );
-    let out = Command::new(BIN)
-        .args(["validate", "--config-path"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = run("validate", &path);
+    assert_eq!(code, Some(2));
     assert!(stderr.contains("bad.yaml:8:"), "{stderr}");
     assert!(
         stderr.contains("endpoints[0].model.config.openai_api_kye"),
@@ -64,13 +73,8 @@ fn validate_uses_mlflow_messages() {
         "dup.yaml",
         "endpoints:\n  - name: a\n    endpoint_type: llm/v1/chat\n    model: {provider: mock, config: {}}\n  - name: a\n    endpoint_type: llm/v1/chat\n    model: {provider: mock, config: {}}\n",
     );
-    let out = Command::new(BIN)
-        .args(["validate", "--config-path"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = run("validate", &path);
+    assert_eq!(code, Some(2));
     assert!(
         stderr.contains("Duplicate names found in endpoint / route configurations."),
         "{stderr}"
@@ -99,13 +103,8 @@ fn start_refuses_providers_it_cannot_serve() {
         "anthropic.yaml",
         "endpoints:\n  - name: claude\n    endpoint_type: llm/v1/chat\n    model:\n      provider: anthropic\n      name: claude-3-5-sonnet-latest\n      config: {anthropic_api_key: sk-ant-secret}\n",
     );
-    let out = Command::new(BIN)
-        .args(["start", "--port", "0", "--config-path"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (code, stderr) = run("start", &path);
+    assert_eq!(code, Some(2));
     assert!(stderr.contains("endpoint 'claude'"), "{stderr}");
     assert!(!stderr.contains("sk-ant-secret"), "{stderr}");
 }

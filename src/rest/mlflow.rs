@@ -175,22 +175,40 @@ struct PageQuery {
     page_token: Option<String>,
 }
 
-async fn list_endpoints(State(st): State<RestState>, Query(q): Query<PageQuery>) -> Response {
-    #[derive(Serialize)]
-    struct Page<'a> {
-        endpoints: Vec<EndpointJson<'a>>,
-        next_page_token: Option<&'a str>,
-    }
+/// One page of endpoints under `key`, each rendered by `render`: MLflow's current and legacy
+/// listings differ only in those two. (A metadata route, off the request path, so building a
+/// JSON value here costs nothing that matters.)
+fn page(
+    st: &RestState,
+    q: &PageQuery,
+    key: &'static str,
+    render: fn(&pb::Endpoint) -> serde_json::Value,
+) -> Response {
     match st
         .gateway
         .list_endpoints(q.page_token.as_deref().unwrap_or(""), DEFAULT_PAGE_SIZE)
     {
-        Ok(page) => to_json(&Page {
-            endpoints: page.endpoints.iter().map(endpoint_json).collect(),
-            next_page_token: Some(page.next_page_token.as_str()).filter(|t| !t.is_empty()),
-        }),
+        Ok(page) => {
+            let mut out = serde_json::Map::new();
+            out.insert(key.to_owned(), page.endpoints.iter().map(render).collect());
+            out.insert(
+                "next_page_token".to_owned(),
+                Some(page.next_page_token)
+                    .filter(|t| !t.is_empty())
+                    .map_or(serde_json::Value::Null, serde_json::Value::String),
+            );
+            json_value(StatusCode::OK, &serde_json::Value::Object(out))
+        }
         Err(e) => error_response(&e),
     }
+}
+
+fn to_value<T: Serialize>(v: T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+async fn list_endpoints(State(st): State<RestState>, Query(q): Query<PageQuery>) -> Response {
+    page(&st, &q, "endpoints", |e| to_value(endpoint_json(e)))
 }
 
 async fn get_endpoint(State(st): State<RestState>, Path(name): Path<String>) -> Response {
@@ -207,21 +225,7 @@ fn route_not_found(name: &str) -> Response {
 }
 
 async fn list_legacy_routes(State(st): State<RestState>, Query(q): Query<PageQuery>) -> Response {
-    #[derive(Serialize)]
-    struct Page<'a> {
-        routes: Vec<LegacyRouteJson<'a>>,
-        next_page_token: Option<&'a str>,
-    }
-    match st
-        .gateway
-        .list_endpoints(q.page_token.as_deref().unwrap_or(""), DEFAULT_PAGE_SIZE)
-    {
-        Ok(page) => to_json(&Page {
-            routes: page.endpoints.iter().map(legacy_json).collect(),
-            next_page_token: Some(page.next_page_token.as_str()).filter(|t| !t.is_empty()),
-        }),
-        Err(e) => error_response(&e),
-    }
+    page(&st, &q, "routes", |e| to_value(legacy_json(e)))
 }
 
 async fn get_legacy_route(State(st): State<RestState>, Path(name): Path<String>) -> Response {

@@ -37,6 +37,25 @@ fn extra(st: Option<&pbjson_types::Struct>) -> Option<StructRef<'_>> {
     st.filter(|s| !s.fields.is_empty()).map(StructRef)
 }
 
+/// The shared sampling fields of a chat or completion request (same names in both protos).
+macro_rules! params {
+    ($req:expr, $stream:expr) => {
+        wire::Params {
+            n: $req.n.unwrap_or(1),
+            stop: &$req.stop,
+            max_tokens: $req.max_tokens,
+            max_completion_tokens: $req.max_completion_tokens,
+            stream: $stream.then_some(true),
+            temperature: $req.temperature,
+            top_p: $req.top_p,
+            top_k: $req.top_k,
+            presence_penalty: $req.presence_penalty,
+            frequency_penalty: $req.frequency_penalty,
+            response_format: response_format($req.response_format.as_ref()),
+        }
+    };
+}
+
 /// The chat request body.
 pub fn chat_body<'a>(
     req: &'a pb::ChatRequest,
@@ -45,21 +64,11 @@ pub fn chat_body<'a>(
 ) -> wire::ChatBody<'a> {
     wire::ChatBody {
         model: ctx.model,
-        n: req.n.unwrap_or(1),
-        stop: &req.stop,
-        max_tokens: req.max_tokens,
-        max_completion_tokens: req.max_completion_tokens,
-        stream: stream.then_some(true),
-        stream_options: stream_options(stream),
-        temperature: req.temperature,
-        top_p: req.top_p,
-        top_k: req.top_k,
-        presence_penalty: req.presence_penalty,
-        frequency_penalty: req.frequency_penalty,
-        response_format: response_format(req.response_format.as_ref()),
+        params: params!(req, stream),
         messages: req.messages.iter().map(message).collect(),
         tools: req.tools.iter().map(tool).collect(),
         tool_choice: req.tool_choice.as_ref().and_then(tool_choice),
+        stream_options: stream_options(stream),
         extra: extra(req.extra_params.as_ref()),
     }
 }
@@ -72,19 +81,9 @@ pub fn completion_body<'a>(
 ) -> wire::CompletionBody<'a> {
     wire::CompletionBody {
         model: ctx.model,
-        n: req.n.unwrap_or(1),
-        stop: &req.stop,
-        max_tokens: req.max_tokens,
-        max_completion_tokens: req.max_completion_tokens,
-        stream: stream.then_some(true),
-        stream_options: stream_options(stream),
-        temperature: req.temperature,
-        top_p: req.top_p,
-        top_k: req.top_k,
-        presence_penalty: req.presence_penalty,
-        frequency_penalty: req.frequency_penalty,
-        response_format: response_format(req.response_format.as_ref()),
+        params: params!(req, stream),
         prompt: &req.prompt,
+        stream_options: stream_options(stream),
         extra: extra(req.extra_params.as_ref()),
     }
 }

@@ -10,11 +10,9 @@ use crate::proto_json::StructRef;
 // ---------------------------------------------------------------------------------------------
 // Requests
 
-/// Body of `POST {base}/chat/completions`.
+/// The sampling and length controls chat and completions bodies share, in MLflow's order.
 #[derive(Serialize)]
-pub struct ChatBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub model: Option<&'a str>,
+pub struct Params<'a> {
     pub n: u32,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub stop: &'a [String],
@@ -36,6 +34,15 @@ pub struct ChatBody<'a> {
     pub frequency_penalty: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_format: Option<ResponseFormat<'a>>,
+}
+
+/// Body of `POST {base}/chat/completions`.
+#[derive(Serialize)]
+pub struct ChatBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    #[serde(flatten)]
+    pub params: Params<'a>,
     pub messages: Vec<Message<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<Tool<'a>>,
@@ -53,29 +60,9 @@ pub struct ChatBody<'a> {
 pub struct CompletionBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<&'a str>,
-    pub n: u32,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    pub stop: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_completion_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stream: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_k: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub presence_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frequency_penalty: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<ResponseFormat<'a>>,
+    #[serde(flatten)]
+    pub params: Params<'a>,
     pub prompt: &'a str,
-    // Last, where MLflow puts it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stream_options: Option<StreamOptions>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
