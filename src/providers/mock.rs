@@ -15,7 +15,8 @@ use crate::config::MockConfig;
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
-use super::{ChunkStream, unix_now};
+use super::{Call, ChunkStream, Upstream, unix_now};
+use crate::config::ProviderKind;
 
 /// A mock endpoint.
 #[derive(Debug, Clone)]
@@ -114,7 +115,10 @@ impl Mock {
     }
 
     /// One chat completion.
-    pub async fn chat(&self, req: &pb::ChatRequest) -> Result<pb::ChatResponse, GatewayError> {
+    pub async fn reply_chat(
+        &self,
+        req: &pb::ChatRequest,
+    ) -> Result<pb::ChatResponse, GatewayError> {
         self.pause().await;
         let (reply, prompt) = self.chat_reply(req);
         let completion = words(&reply);
@@ -141,7 +145,7 @@ impl Mock {
 
     /// A streamed chat completion: a role chunk, one chunk per piece, a finish chunk and, when
     /// asked, a usage chunk.
-    pub fn chat_stream(&self, req: &pb::ChatRequest) -> ChunkStream<pb::ChatChunk> {
+    pub fn stream_chat(&self, req: &pb::ChatRequest) -> ChunkStream<pb::ChatChunk> {
         let (reply, prompt) = self.chat_reply(req);
         let include_usage = req
             .stream_options
@@ -193,7 +197,7 @@ impl Mock {
     }
 
     /// One text completion.
-    pub async fn complete(
+    pub async fn reply_completion(
         &self,
         req: &pb::CompletionRequest,
     ) -> Result<pb::CompletionResponse, GatewayError> {
@@ -217,7 +221,10 @@ impl Mock {
     }
 
     /// A streamed text completion.
-    pub fn complete_stream(&self, req: &pb::CompletionRequest) -> ChunkStream<pb::CompletionChunk> {
+    pub fn stream_completion(
+        &self,
+        req: &pb::CompletionRequest,
+    ) -> ChunkStream<pb::CompletionChunk> {
         let reply = self.reply_to(&req.prompt);
         let include_usage = req
             .stream_options
@@ -267,7 +274,10 @@ impl Mock {
     }
 
     /// Embeddings: one unit vector per input, derived from a hash of the input.
-    pub async fn embed(&self, req: &pb::EmbedRequest) -> Result<pb::EmbedResponse, GatewayError> {
+    pub async fn embeddings(
+        &self,
+        req: &pb::EmbedRequest,
+    ) -> Result<pb::EmbedResponse, GatewayError> {
         self.pause().await;
         let dims = req.dimensions.unwrap_or(self.dimensions).max(1);
         let base64 = req.encoding_format.as_deref() == Some("base64");
@@ -330,6 +340,56 @@ impl Mock {
     }
 }
 
+impl Upstream for Mock {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Mock
+    }
+
+    fn supports(&self, _call: Call) -> bool {
+        true
+    }
+
+    async fn chat(
+        &self,
+        req: &pb::ChatRequest,
+        _timeout: Duration,
+    ) -> Result<pb::ChatResponse, GatewayError> {
+        self.reply_chat(req).await
+    }
+
+    async fn chat_stream(
+        &self,
+        req: &pb::ChatRequest,
+        _timeout: Duration,
+    ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
+        Ok(self.stream_chat(req))
+    }
+
+    async fn complete(
+        &self,
+        req: &pb::CompletionRequest,
+        _timeout: Duration,
+    ) -> Result<pb::CompletionResponse, GatewayError> {
+        self.reply_completion(req).await
+    }
+
+    async fn complete_stream(
+        &self,
+        req: &pb::CompletionRequest,
+        _timeout: Duration,
+    ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
+        Ok(self.stream_completion(req))
+    }
+
+    async fn embed(
+        &self,
+        req: &pb::EmbedRequest,
+        _timeout: Duration,
+    ) -> Result<pb::EmbedResponse, GatewayError> {
+        self.embeddings(req).await
+    }
+}
+
 /// A deterministic unit vector of `dims` components from `bytes` (FNV-1a seeded xorshift).
 fn vector(bytes: &[u8], dims: u32) -> Vec<f64> {
     let mut state: u64 = 0xcbf2_9ce4_8422_2325;
@@ -389,11 +449,17 @@ mod tests {
 
     #[tokio::test]
     async fn chat_echoes_the_last_user_message() {
-        let r = mock(None, 1).chat(&chat_req("hello there")).await.unwrap();
+        let r = mock(None, 1)
+            .reply_chat(&chat_req("hello there"))
+            .await
+            .unwrap();
         let msg = r.choices[0].message.as_ref().unwrap();
         assert_eq!(msg.content.as_deref(), Some("You said: hello there"));
         assert_eq!(r.usage.unwrap().prompt_tokens, Some(2));
-        let fixed = mock(Some("fixed"), 1).chat(&chat_req("x")).await.unwrap();
+        let fixed = mock(Some("fixed"), 1)
+            .reply_chat(&chat_req("x"))
+            .await
+            .unwrap();
         assert_eq!(
             fixed.choices[0]
                 .message
@@ -411,7 +477,7 @@ mod tests {
         req.stream_options = Some(pb::StreamOptions {
             include_usage: Some(true),
         });
-        let chunks: Vec<_> = mock(None, 2).chat_stream(&req).collect().await;
+        let chunks: Vec<_> = mock(None, 2).stream_chat(&req).collect().await;
         let text: String = chunks
             .iter()
             .filter_map(|c| c.as_ref().ok())
@@ -430,14 +496,14 @@ mod tests {
             texts: vec!["a".into(), "b".into(), "a".into()],
             ..Default::default()
         };
-        let r = mock(None, 1).embed(&req).await.unwrap();
+        let r = mock(None, 1).embeddings(&req).await.unwrap();
         assert_eq!(r.data.len(), 3);
         assert_eq!(r.data[0].values, r.data[2].values);
         assert_ne!(r.data[0].values, r.data[1].values);
         let norm: f64 = r.data[0].values.iter().map(|v| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-9);
         let b64 = mock(None, 1)
-            .embed(&pb::EmbedRequest {
+            .embeddings(&pb::EmbedRequest {
                 texts: vec!["a".into()],
                 encoding_format: Some("base64".into()),
                 ..Default::default()

@@ -16,7 +16,7 @@ use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
 use super::http::{Redactor, json_post, open_stream, read_json, send, sse_json_stream};
-use super::{ChunkStream, unix_now};
+use super::{Call, ChunkStream, Upstream, unix_now};
 use convert::BodyContext;
 
 /// An endpoint served by an OpenAI-style upstream.
@@ -146,16 +146,6 @@ impl OpenAi {
         })
     }
 
-    /// Whether the upstream serves completions.
-    pub fn supports_completions(&self) -> bool {
-        self.completions_url.is_some()
-    }
-
-    /// The provider kind this endpoint was built for.
-    pub fn kind(&self) -> ProviderKind {
-        self.kind
-    }
-
     fn ctx(&self) -> BodyContext<'_> {
         BodyContext {
             model: self.body_model.as_deref(),
@@ -174,9 +164,22 @@ impl OpenAi {
             ))
         })
     }
+}
+
+impl Upstream for OpenAi {
+    fn kind(&self) -> ProviderKind {
+        self.kind
+    }
+
+    fn supports(&self, call: Call) -> bool {
+        match call {
+            Call::Chat | Call::ChatStream | Call::Embeddings => true,
+            Call::Completions | Call::CompletionsStream => self.completions_url.is_some(),
+        }
+    }
 
     /// One chat completion.
-    pub async fn chat(
+    async fn chat(
         &self,
         req: &pb::ChatRequest,
         timeout: Duration,
@@ -193,7 +196,7 @@ impl OpenAi {
     }
 
     /// A streamed chat completion.
-    pub async fn chat_stream(
+    async fn chat_stream(
         &self,
         req: &pb::ChatRequest,
         timeout: Duration,
@@ -213,7 +216,7 @@ impl OpenAi {
     }
 
     /// One text completion.
-    pub async fn complete(
+    async fn complete(
         &self,
         req: &pb::CompletionRequest,
         timeout: Duration,
@@ -230,7 +233,7 @@ impl OpenAi {
     }
 
     /// A streamed text completion.
-    pub async fn complete_stream(
+    async fn complete_stream(
         &self,
         req: &pb::CompletionRequest,
         timeout: Duration,
@@ -251,7 +254,7 @@ impl OpenAi {
     }
 
     /// Embeddings.
-    pub async fn embed(
+    async fn embed(
         &self,
         req: &pb::EmbedRequest,
         timeout: Duration,
