@@ -107,6 +107,16 @@ pub async fn send(
         .map_err(|e| transport_error(&e, timeout))
 }
 
+/// Serialises an upstream request body. Most bodies fit in the initial buffer, which avoids
+/// regrowing (and copying) it several times per request.
+pub fn encode_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, GatewayError> {
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, body).map_err(|e| {
+        GatewayError::Internal(format!("could not encode the upstream request: {e}"))
+    })?;
+    Ok(out)
+}
+
 /// A JSON POST to a pre-parsed URL with prepared headers (which must include the content
 /// type) and the call's timeout: nothing is parsed or merged per request.
 pub fn json_post(

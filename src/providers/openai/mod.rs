@@ -15,7 +15,9 @@ use crate::config::{OpenAiApiType, OpenAiCompatibleConfig, OpenAiConfig, Provide
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
-use super::http::{Redactor, json_post, open_stream, read_json, send, sse_json_stream};
+use super::http::{
+    Redactor, encode_json as encode, json_post, open_stream, read_json, send, sse_json_stream,
+};
 use super::{Call, ChunkStream, Upstream, unix_now};
 use convert::BodyContext;
 
@@ -269,11 +271,6 @@ impl Upstream for OpenAi {
         let wire: wire::Embeddings = read_json(resp, timeout, &self.redactor).await?;
         Ok(convert::embed_response(wire, &self.model_name))
     }
-}
-
-fn encode<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, GatewayError> {
-    serde_json::to_vec(body)
-        .map_err(|e| GatewayError::Internal(format!("could not encode the upstream request: {e}")))
 }
 
 fn insert_secret(
