@@ -21,6 +21,7 @@
 //! - [`error`]: the one error model and its exhaustive mapping to HTTP statuses, MLflow JSON
 //!   bodies and gRPC codes.
 //! - [`pb`]: the generated Protobuf API, the gateway's one internal model.
+//! - [`pyjson`]: JSON and floats exactly as Python writes them, where MLflow's bytes depend on it.
 //! - [`proto_json`]: `google.protobuf.Struct` ⇄ JSON without intermediate values.
 //! - [`mock_upstream`]: a deterministic OpenAI-compatible upstream for tests and benchmarks
 //!   (never on a production path).
@@ -32,6 +33,7 @@ pub mod mock_upstream;
 pub mod pb;
 pub mod proto_json;
 pub mod providers;
+pub mod pyjson;
 pub mod rest;
 pub mod routing;
 pub mod server;

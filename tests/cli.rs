@@ -96,17 +96,20 @@ fn config_path_comes_from_the_environment_too() {
 }
 
 #[test]
-fn start_refuses_providers_it_cannot_serve() {
+fn start_refuses_a_config_it_cannot_serve() {
     let dir = tempfile::tempdir().unwrap();
+    // Valid YAML and valid MLflow config, but no request could ever reach this upstream:
+    // refused at start, naming the endpoint, rather than failing every request.
     let path = write(
         &dir,
-        "anthropic.yaml",
-        "endpoints:\n  - name: claude\n    endpoint_type: llm/v1/chat\n    model:\n      provider: anthropic\n      name: claude-3-5-sonnet-latest\n      config: {anthropic_api_key: sk-ant-secret}\n",
+        "bad-base.yaml",
+        "endpoints:\n  - name: chat\n    endpoint_type: llm/v1/chat\n    model:\n      provider: openai\n      name: gpt-4o\n      config: {openai_api_key: sk-secret-value, openai_api_base: not a url}\n",
     );
     let (code, stderr) = run("start", &path);
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("endpoint 'claude'"), "{stderr}");
-    assert!(!stderr.contains("sk-ant-secret"), "{stderr}");
+    assert!(stderr.contains("endpoint 'chat'"), "{stderr}");
+    assert!(stderr.contains("not a valid URL"), "{stderr}");
+    assert!(!stderr.contains("sk-secret-value"), "{stderr}");
 }
 
 /// Kills the child if the test fails before it has stopped by itself.

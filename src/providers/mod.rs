@@ -11,9 +11,16 @@
 //! came from: they return proto messages or a [`GatewayError`] and leave the rest to the
 //! service layer.
 
+pub mod ai21labs;
+pub mod anthropic;
+pub mod gemini;
 pub mod http;
+pub mod huggingface_tgi;
+pub mod mistral;
+pub mod mlflow_serving;
 pub mod mock;
 pub mod openai;
+pub mod togetherai;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -194,6 +201,20 @@ macro_rules! providers {
 providers! {
     /// OpenAI, Azure OpenAI and the OpenAI-compatible family.
     OpenAi(openai::OpenAi),
+    /// Anthropic (chat, streamed chat, legacy completions).
+    Anthropic(anthropic::Anthropic),
+    /// Mistral (chat, streamed chat, completions via chat, embeddings).
+    Mistral(mistral::Mistral),
+    /// Gemini / Google AI Studio (chat, completions, both streamed; embeddings).
+    Gemini(gemini::Gemini),
+    /// Together AI (chat, completions, both streamed, and embeddings).
+    TogetherAi(togetherai::TogetherAi),
+    /// MLflow model serving (`POST /invocations`: chat, completions, embeddings).
+    MlflowServing(mlflow_serving::MlflowServing),
+    /// Hugging Face Text Generation Inference (completions only).
+    HuggingFaceTgi(huggingface_tgi::HuggingFaceTgi),
+    /// AI21 Labs (completions only).
+    Ai21Labs(ai21labs::Ai21Labs),
     /// The offline mock provider.
     Mock(mock::Mock),
 }
@@ -214,17 +235,33 @@ impl Provider {
                 openai::OpenAi::from_compatible(client.clone(), model.provider, name, cfg)?,
             )),
             ProviderConfig::Mock(cfg) => Provider::Mock(Box::new(mock::Mock::new(name, cfg))),
-            ProviderConfig::Anthropic(_)
-            | ProviderConfig::Gemini(_)
-            | ProviderConfig::Bedrock(_)
-            | ProviderConfig::MlflowModelServing(_)
-            | ProviderConfig::HuggingFaceTgi(_)
+            ProviderConfig::Mistral(cfg) => {
+                Provider::Mistral(Box::new(mistral::Mistral::new(client.clone(), name, cfg)?))
+            }
+            ProviderConfig::TogetherAi(cfg) => Provider::TogetherAi(Box::new(
+                togetherai::TogetherAi::new(client.clone(), name, cfg)?,
+            )),
+            ProviderConfig::MlflowModelServing(cfg) => Provider::MlflowServing(Box::new(
+                mlflow_serving::MlflowServing::new(client.clone(), name, cfg)?,
+            )),
+            ProviderConfig::HuggingFaceTgi(cfg) => Provider::HuggingFaceTgi(Box::new(
+                huggingface_tgi::HuggingFaceTgi::new(client.clone(), name, cfg)?,
+            )),
+            ProviderConfig::Ai21Labs(cfg) => Provider::Ai21Labs(Box::new(ai21labs::Ai21Labs::new(
+                client.clone(),
+                name,
+                cfg,
+            )?)),
+            ProviderConfig::Anthropic(cfg) => Provider::Anthropic(Box::new(
+                anthropic::Anthropic::new(client.clone(), name, cfg)?,
+            )),
+            ProviderConfig::Gemini(cfg) => {
+                Provider::Gemini(Box::new(gemini::Gemini::new(client.clone(), name, cfg)?))
+            }
+            ProviderConfig::Bedrock(_)
             | ProviderConfig::Cohere(_)
             | ProviderConfig::Palm(_)
             | ProviderConfig::MosaicMl(_)
-            | ProviderConfig::Ai21Labs(_)
-            | ProviderConfig::Mistral(_)
-            | ProviderConfig::TogetherAi(_)
             | ProviderConfig::VertexAi(_) => {
                 return Err(format!(
                     "provider '{}' is valid MLflow config but is not served by this version of llm-gateway yet (see README, 'Providers')",

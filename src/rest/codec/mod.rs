@@ -17,7 +17,6 @@
 
 mod direct;
 pub mod errors;
-mod float;
 pub mod lax;
 mod nested;
 mod pyjson;

@@ -14,7 +14,7 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use crate::pb::v1 as pb;
 use crate::proto_json::ValueRef;
 
-use super::float::write_py_float;
+use crate::pyjson::write_py_float;
 
 /// A chat completion as MLflow's `/invocations` and `/v1/chat/completions` return it (spec §2.4).
 pub fn chat_response(r: &pb::ChatResponse) -> Vec<u8> {
