@@ -329,7 +329,8 @@ fn code_for_upstream_status(status: u16) -> tonic::Code {
         409 => Code::Aborted,
         429 => Code::ResourceExhausted,
         501 => Code::Unimplemented,
-        502 | 503 => Code::Unavailable,
+        // 529 is Anthropic's "overloaded": a retryable capacity failure like 503.
+        502 | 503 | 529 => Code::Unavailable,
         500..=599 => Code::Internal,
         _ => Code::Unknown,
     }
@@ -394,6 +395,12 @@ mod tests {
         );
         assert_eq!(e.grpc_code(), tonic::Code::Unavailable);
         assert!(e.is_retryable());
+        let overloaded = GatewayError::Upstream {
+            status: 529,
+            detail: json!("Overloaded"),
+            retry_after_secs: None,
+        };
+        assert_eq!(overloaded.grpc_code(), tonic::Code::Unavailable);
         let bad = GatewayError::Upstream {
             status: 400,
             detail: json!("upstream bad request"),

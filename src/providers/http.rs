@@ -107,6 +107,83 @@ pub async fn send(
         .map_err(|e| transport_error(&e, timeout))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Building requests (once per endpoint, at start)
+
+/// Appends `path` to the path of `base`, keeping its query string (MLflow's `append_to_uri_path`).
+pub fn append_path(base: &str, path: &str) -> String {
+    let (head, query) = match base.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (base, None),
+    };
+    let mut url = format!(
+        "{}/{}",
+        head.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}
+
+/// The parsed URL of `path` under `base`; an unusable base is a start-up error.
+pub fn endpoint_url(base: &str, path: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(&append_path(base, path))
+        .map_err(|e| format!("the base URL '{base}' is not a valid URL: {e}"))
+}
+
+/// Headers every JSON call carries.
+pub fn json_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers
+}
+
+/// Adds `name: {prefix}{secret}`, marked sensitive (kept out of HTTP/2 header compression
+/// tables and out of Debug output). Key files are read whole, as MLflow reads them; a trailing
+/// line break, which no header can carry, is dropped rather than failing every request.
+pub fn insert_secret(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    prefix: &str,
+    secret: &Secret,
+) -> Result<(), String> {
+    let key = secret.expose().trim_end_matches(['\r', '\n']);
+    let mut value = HeaderValue::from_str(&format!("{prefix}{key}")).map_err(|_| {
+        format!("the value configured for the '{name}' header contains characters not allowed in an HTTP header (a stray newline in a key file?)")
+    })?;
+    value.set_sensitive(true);
+    headers.insert(http::HeaderName::from_static(name), value);
+    Ok(())
+}
+
+/// Adds a plain (non-secret) header.
+pub fn insert_plain(
+    headers: &mut HeaderMap,
+    name: &'static str,
+    value: &str,
+) -> Result<(), String> {
+    let v = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of the '{name}' header is not a valid header value"))?;
+    headers.insert(http::HeaderName::from_static(name), v);
+    Ok(())
+}
+
+/// JSON headers plus `Authorization: Bearer KEY`.
+pub fn bearer_json_headers(key: &Secret) -> Result<HeaderMap, String> {
+    let mut headers = json_headers();
+    insert_secret(&mut headers, "authorization", "Bearer ", key)?;
+    Ok(headers)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sending
+
 /// Serialises an upstream request body. Most bodies fit in the initial buffer, which avoids
 /// regrowing (and copying) it several times per request.
 pub fn encode_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, GatewayError> {
@@ -492,6 +569,34 @@ mod tests {
             &r,
         );
         assert_eq!(e.rest_body(), json!({"detail": "bad key [redacted]"}));
+    }
+
+    #[test]
+    fn append_path_keeps_query() {
+        assert_eq!(
+            append_path("https://api.openai.com/v1", "chat/completions"),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            append_path(
+                "https://r.openai.azure.com/openai/deployments/dep?api-version=2024-02-01",
+                "embeddings"
+            ),
+            "https://r.openai.azure.com/openai/deployments/dep/embeddings?api-version=2024-02-01"
+        );
+        assert_eq!(append_path("http://h/v1/", "/x"), "http://h/v1/x");
+        assert!(endpoint_url("not a url", "x").is_err());
+    }
+
+    #[test]
+    fn secret_headers_are_sensitive_and_trimmed() {
+        let h = bearer_json_headers(&Secret::new("sk-file\n")).unwrap();
+        let auth = h.get("authorization").unwrap();
+        assert_eq!(auth, "Bearer sk-file");
+        assert!(auth.is_sensitive());
+        assert!(!format!("{h:?}").contains("sk-file"));
+        let err = bearer_json_headers(&Secret::new("sk-bad\nkey")).unwrap_err();
+        assert!(!err.contains("sk-bad"));
     }
 
     #[test]

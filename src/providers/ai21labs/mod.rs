@@ -15,7 +15,7 @@ use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
 use super::http::{Redactor, encode_json, json_post, read_json, send};
-use super::mistral::{bearer_json_headers, join};
+use super::http::{bearer_json_headers, endpoint_url as join};
 use super::{Call, Upstream, unix_now};
 
 /// AI21 Studio's public API, used when `ai21labs_api_base` is not set.

@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 
 use crate::config::{AnthropicConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
 use super::http::{Redactor, json_post, open_stream, read_json, send, transport_error};
-use super::openai::append_path;
+use super::http::{encode_json as encode, endpoint_url, insert_plain, insert_secret, json_headers};
 use super::{Call, ChunkStream, Upstream, unix_now};
 use stream::{ChatStream, Step};
 
@@ -44,41 +44,18 @@ impl Anthropic {
         model: Option<&str>,
         cfg: &AnthropicConfig,
     ) -> Result<Self, String> {
-        // Key files are read whole; a trailing line break cannot travel in a header.
-        let key = cfg.api_key.expose().trim_end_matches(['\r', '\n']);
-        let mut key = HeaderValue::from_str(key).map_err(|_| {
-            "the value configured for 'anthropic_api_key' contains characters not allowed in an HTTP header (a stray newline in a key file?)".to_owned()
-        })?;
-        // Keeps the key out of HTTP/2 header tables and Debug output.
-        key.set_sensitive(true);
-        let version = HeaderValue::from_str(&cfg.version)
-            .map_err(|_| "'anthropic_version' is not a valid HTTP header value".to_owned())?;
-        let mut headers = HeaderMap::new();
-        headers.insert(HeaderName::from_static("x-api-key"), key);
-        headers.insert(HeaderName::from_static("anthropic-version"), version);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut headers = json_headers();
+        insert_secret(&mut headers, "x-api-key", "", &cfg.api_key)?;
+        insert_plain(&mut headers, "anthropic-version", &cfg.version)?;
         Ok(Anthropic {
             client,
-            messages_url: url(&cfg.api_base, "messages")?,
-            complete_url: url(&cfg.api_base, "complete")?,
+            messages_url: endpoint_url(&cfg.api_base, "messages")?,
+            complete_url: endpoint_url(&cfg.api_base, "complete")?,
             headers,
             model: model.unwrap_or_default().to_owned(),
             redactor: Redactor::new([cfg.api_key.clone()]),
         })
     }
-}
-
-fn url(base: &str, path: &str) -> Result<reqwest::Url, String> {
-    reqwest::Url::parse(&append_path(base, path))
-        .map_err(|e| format!("the base URL '{base}' is not a valid URL: {e}"))
-}
-
-fn encode<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, GatewayError> {
-    serde_json::to_vec(body)
-        .map_err(|e| GatewayError::Internal(format!("could not encode the upstream request: {e}")))
 }
 
 impl Upstream for Anthropic {

@@ -14,14 +14,15 @@ use std::time::Duration;
 
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 
 use crate::config::{GeminiConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
 use super::http::{
-    Redactor, SseItem, decode_event, json_post, open_stream, read_json, send, transport_error,
+    Redactor, SseItem, decode_event, encode_json as encode, insert_secret, json_headers, json_post,
+    open_stream, read_json, send, transport_error,
 };
 use super::{Call, ChunkStream, Upstream, unix_now};
 use response::StreamState;
@@ -58,20 +59,8 @@ impl Gemini {
             reqwest::Url::parse(&text)
                 .map_err(|e| format!("the Gemini URL '{text}' is not a valid URL: {e}"))
         };
-        // Key files are read whole, as MLflow reads them; a trailing line break, which no HTTP
-        // header can carry, is dropped rather than failing every request.
-        let key = cfg.api_key.expose().trim_end_matches(['\r', '\n']);
-        let mut key = HeaderValue::from_str(key).map_err(|_| {
-            "the gemini_api_key contains characters not allowed in an HTTP header (a stray newline in a key file?)".to_owned()
-        })?;
-        // Keeps the key out of HTTP/2 header compression tables and out of Debug output.
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(HeaderName::from_static("x-goog-api-key"), key);
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        let mut headers = json_headers();
+        insert_secret(&mut headers, "x-goog-api-key", "", &cfg.api_key)?;
         Ok(Gemini {
             client,
             generate_url: url("generateContent")?,
@@ -186,11 +175,6 @@ impl Upstream for Gemini {
             )
         })
     }
-}
-
-fn encode<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, GatewayError> {
-    serde_json::to_vec(body)
-        .map_err(|e| GatewayError::Internal(format!("could not encode the upstream request: {e}")))
 }
 
 /// Reads Gemini's SSE stream (`data: {GenerateContentResponse}` events) as proto chunks. Gemini

@@ -14,8 +14,8 @@ use crate::config::{HfTgiConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
+use super::http::endpoint_url as join;
 use super::http::{Redactor, encode_json, json_post, read_json, send};
-use super::mistral::join;
 use super::{Call, Upstream, unix_now};
 
 /// An endpoint served by a TGI server.

@@ -41,20 +41,8 @@ pub fn completion_body<'a>(
         top_k: req.top_k,
         presence_penalty: req.presence_penalty,
         frequency_penalty: req.frequency_penalty,
-        response_format: req.response_format.as_ref().map(|rf| oai::ResponseFormat {
-            kind: &rf.r#type,
-            json_schema: rf.json_schema.as_ref().map(|js| oai::JsonSchema {
-                name: &js.name,
-                description: js.description.as_deref(),
-                schema: js.schema.as_ref().map(crate::proto_json::StructRef),
-                strict: js.strict.unwrap_or(true),
-            }),
-        }),
-        extra: req
-            .extra_params
-            .as_ref()
-            .filter(|s| !s.fields.is_empty())
-            .map(crate::proto_json::StructRef),
+        response_format: oai_convert::response_format(req.response_format.as_ref()),
+        extra: oai_convert::extra(req.extra_params.as_ref()),
     }
 }
 

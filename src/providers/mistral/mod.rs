@@ -9,16 +9,17 @@ pub mod wire;
 use std::time::Duration;
 
 use futures::StreamExt;
-use http::{HeaderMap, HeaderValue};
+use http::HeaderMap;
 
-use crate::config::{ApiKeyConfig, ProviderKind, Secret};
+use crate::config::{ApiKeyConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
 use super::http::{
-    Redactor, encode_json, json_post, open_stream, read_json, send, sse_json_stream,
+    Redactor, bearer_json_headers, encode_json, endpoint_url, json_post, open_stream, read_json,
+    send, sse_json_stream,
 };
-use super::openai::{append_path, convert as oai_convert, wire as oai};
+use super::openai::{convert as oai_convert, wire as oai};
 use super::{Call, ChunkStream, Upstream, unix_now};
 
 /// Mistral's public API, used when `mistral_api_base` is not set.
@@ -46,8 +47,8 @@ impl Mistral {
         let base = cfg.api_base.as_deref().unwrap_or(DEFAULT_API_BASE);
         Ok(Mistral {
             client,
-            chat_url: join(base, "chat/completions")?,
-            embeddings_url: join(base, "embeddings")?,
+            chat_url: endpoint_url(base, "chat/completions")?,
+            embeddings_url: endpoint_url(base, "embeddings")?,
             headers: bearer_json_headers(&cfg.api_key)?,
             model: model.map(str::to_owned),
             redactor: Redactor::new([cfg.api_key.clone()]),
@@ -143,37 +144,10 @@ impl Upstream for Mistral {
     }
 }
 
-/// `{base}/{path}`, parsed once; an unusable base is a start-up error. Shared with the other
-/// simple providers (togetherai, ai21labs, mlflow_serving, huggingface_tgi); it belongs in
-/// `providers::http`, which this module may not edit.
-pub(crate) fn join(base: &str, path: &str) -> Result<reqwest::Url, String> {
-    reqwest::Url::parse(&append_path(base, path))
-        .map_err(|e| format!("the base URL '{base}' is not a valid URL: {e}"))
-}
-
-/// `Authorization: Bearer KEY` (marked sensitive) and the JSON content type. Shared with
-/// togetherai and ai21labs, like [`join`].
-pub(crate) fn bearer_json_headers(key: &Secret) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::new();
-    // Key files are read whole, as MLflow reads them; a trailing line break, which no HTTP header
-    // can carry, is dropped rather than failing every request.
-    let key = key.expose().trim_end_matches(['\r', '\n']);
-    let mut auth = HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| {
-        "the configured API key contains characters not allowed in an HTTP header (a stray newline in a key file?)".to_owned()
-    })?;
-    // Keeps the key out of HTTP/2 header compression tables and out of Debug output.
-    auth.set_sensitive(true);
-    headers.insert(http::header::AUTHORIZATION, auth);
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(headers)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
 
     #[test]
     fn urls_headers_and_debug() {

@@ -16,8 +16,8 @@ use crate::config::{MlflowServingConfig, ProviderKind};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
+use super::http::endpoint_url as join;
 use super::http::{Redactor, encode_json, json_post, read_json, send};
-use super::mistral::join;
 use super::{Call, Upstream, unix_now};
 
 /// An endpoint served by an MLflow model server.

@@ -21,7 +21,8 @@ fn stream_options(stream: bool) -> Option<wire::StreamOptions> {
     })
 }
 
-fn response_format(rf: Option<&pb::ResponseFormat>) -> Option<wire::ResponseFormat<'_>> {
+/// `response_format` in OpenAI's shape (shared by the providers that speak it).
+pub fn response_format(rf: Option<&pb::ResponseFormat>) -> Option<wire::ResponseFormat<'_>> {
     rf.map(|rf| wire::ResponseFormat {
         kind: &rf.r#type,
         json_schema: rf.json_schema.as_ref().map(|js| wire::JsonSchema {
@@ -33,7 +34,8 @@ fn response_format(rf: Option<&pb::ResponseFormat>) -> Option<wire::ResponseForm
     })
 }
 
-fn extra(st: Option<&pbjson_types::Struct>) -> Option<StructRef<'_>> {
+/// Extra parameters to flatten into a body, when there are any.
+pub fn extra(st: Option<&pbjson_types::Struct>) -> Option<StructRef<'_>> {
     st.filter(|s| !s.fields.is_empty()).map(StructRef)
 }
 

@@ -9,14 +9,15 @@ pub mod wire;
 use std::time::Duration;
 
 use futures::StreamExt;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::HeaderMap;
 
 use crate::config::{OpenAiApiType, OpenAiCompatibleConfig, OpenAiConfig, ProviderKind, Secret};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 
 use super::http::{
-    Redactor, encode_json as encode, json_post, open_stream, read_json, send, sse_json_stream,
+    Redactor, encode_json as encode, endpoint_url, insert_plain, insert_secret, json_headers,
+    json_post, open_stream, read_json, send, sse_json_stream,
 };
 use super::{Call, ChunkStream, Upstream, unix_now};
 use convert::BodyContext;
@@ -48,7 +49,7 @@ impl OpenAi {
         model: Option<&str>,
         cfg: &OpenAiConfig,
     ) -> Result<Self, BuildError> {
-        let mut headers = HeaderMap::new();
+        let mut headers = json_headers();
         let (base, body_model) = match cfg.api_type {
             OpenAiApiType::OpenAi => {
                 insert_secret(&mut headers, "authorization", "Bearer ", &cfg.api_key)?;
@@ -78,16 +79,12 @@ impl OpenAi {
                 (base, None)
             }
         };
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         Ok(OpenAi {
             client,
             kind,
-            chat_url: url(&base, "chat/completions")?,
-            completions_url: Some(url(&base, "completions")?),
-            embeddings_url: url(&base, "embeddings")?,
+            chat_url: endpoint_url(&base, "chat/completions")?,
+            completions_url: Some(endpoint_url(&base, "completions")?),
+            embeddings_url: endpoint_url(&base, "embeddings")?,
             headers,
             body_model,
             model_name: model.unwrap_or_default().to_owned(),
@@ -109,7 +106,7 @@ impl OpenAi {
                 "databricks needs a personal access token: set `token` (or DATABRICKS_TOKEN)".into()
             });
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = json_headers();
         let mut secrets: Vec<Secret> = Vec::new();
         if kind == ProviderKind::Portkey {
             if let Some(key) = &cfg.api_key {
@@ -130,17 +127,13 @@ impl OpenAi {
             insert_secret(&mut headers, "authorization", "Bearer ", key)?;
             secrets.push(key.clone());
         }
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
         let base = cfg.api_base.clone();
         Ok(OpenAi {
             client,
             kind,
-            chat_url: url(&base, "chat/completions")?,
+            chat_url: endpoint_url(&base, "chat/completions")?,
             completions_url: None,
-            embeddings_url: url(&base, "embeddings")?,
+            embeddings_url: endpoint_url(&base, "embeddings")?,
             headers,
             body_model: model.map(str::to_owned),
             model_name: model.unwrap_or_default().to_owned(),
@@ -273,35 +266,6 @@ impl Upstream for OpenAi {
     }
 }
 
-fn insert_secret(
-    headers: &mut HeaderMap,
-    name: &'static str,
-    prefix: &str,
-    secret: &Secret,
-) -> Result<(), BuildError> {
-    // Key files are read whole, as MLflow reads them; a trailing line break, which no HTTP header
-    // can carry, is dropped here rather than failing every request.
-    let key = secret.expose().trim_end_matches(['\r', '\n']);
-    let mut value = HeaderValue::from_str(&format!("{prefix}{key}")).map_err(|_| {
-        format!("the value configured for the '{name}' header contains characters not allowed in an HTTP header (a stray newline in a key file?)")
-    })?;
-    // Keeps the value out of HTTP/2 header compression tables and out of Debug output.
-    value.set_sensitive(true);
-    headers.insert(HeaderName::from_static(name), value);
-    Ok(())
-}
-
-fn insert_plain(
-    headers: &mut HeaderMap,
-    name: &'static str,
-    value: &str,
-) -> Result<(), BuildError> {
-    let v = HeaderValue::from_str(value)
-        .map_err(|_| format!("the value of the '{name}' header is not a valid header value"))?;
-    headers.insert(HeaderName::from_static(name), v);
-    Ok(())
-}
-
 fn with_query(base: &str, query: &str) -> String {
     if base.contains('?') {
         format!("{base}&{query}")
@@ -310,53 +274,12 @@ fn with_query(base: &str, query: &str) -> String {
     }
 }
 
-/// The parsed URL of `path` under `base`; an unusable base is a start-up error.
-fn url(base: &str, path: &str) -> Result<reqwest::Url, BuildError> {
-    let joined = append_path(base, path);
-    reqwest::Url::parse(&joined)
-        .map_err(|e| format!("the base URL '{base}' is not a valid URL: {e}"))
-}
-
-/// Appends `path` to the path of `base`, keeping its query string (MLflow's `append_to_uri_path`).
-pub fn append_path(base: &str, path: &str) -> String {
-    let (head, query) = match base.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (base, None),
-    };
-    let mut url = format!(
-        "{}/{}",
-        head.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    );
-    if let Some(q) = query {
-        url.push('?');
-        url.push_str(q);
-    }
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn client() -> reqwest::Client {
         super::super::http::build_client(Duration::from_secs(1)).unwrap()
-    }
-
-    #[test]
-    fn append_path_keeps_query() {
-        assert_eq!(
-            append_path("https://api.openai.com/v1", "chat/completions"),
-            "https://api.openai.com/v1/chat/completions"
-        );
-        assert_eq!(
-            append_path(
-                "https://r.openai.azure.com/openai/deployments/dep?api-version=2024-02-01",
-                "embeddings"
-            ),
-            "https://r.openai.azure.com/openai/deployments/dep/embeddings?api-version=2024-02-01"
-        );
-        assert_eq!(append_path("http://h/v1/", "/x"), "http://h/v1/x");
     }
 
     fn openai_cfg(api_type: OpenAiApiType) -> OpenAiConfig {

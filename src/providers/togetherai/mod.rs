@@ -17,7 +17,7 @@ use crate::pb::v1 as pb;
 use super::http::{
     Redactor, encode_json, json_post, open_stream, read_json, send, sse_json_stream,
 };
-use super::mistral::{bearer_json_headers, join};
+use super::http::{bearer_json_headers, endpoint_url as join};
 use super::openai::{convert as oai_convert, wire as oai};
 use super::{Call, ChunkStream, Upstream, unix_now};
 
