@@ -13,14 +13,19 @@
 
 pub mod ai21labs;
 pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
 pub mod gemini;
 pub mod http;
 pub mod huggingface_tgi;
 pub mod mistral;
 pub mod mlflow_serving;
 pub mod mock;
+pub mod mosaicml;
 pub mod openai;
+pub mod palm;
 pub mod togetherai;
+pub mod vertex;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -215,16 +220,27 @@ providers! {
     HuggingFaceTgi(huggingface_tgi::HuggingFaceTgi),
     /// AI21 Labs (completions only).
     Ai21Labs(ai21labs::Ai21Labs),
+    /// Cohere (deprecated legacy v1 API: chat, completions, both streamed; embeddings).
+    Cohere(cohere::Cohere),
+    /// MosaicML (deprecated: chat via a Llama-2 prompt, completions, embeddings).
+    MosaicMl(mosaicml::MosaicMl),
+    /// Vertex AI (Gemini, Claude and MaaS models behind Google Cloud OAuth).
+    VertexAi(vertex::VertexAi),
+    /// Amazon Bedrock (Converse chat, streamed chat, InvokeModel completions and embeddings).
+    Bedrock(bedrock::Bedrock),
+    /// PaLM (deprecated: chat, completions, embeddings; no streaming).
+    Palm(palm::Palm),
     /// The offline mock provider.
     Mock(mock::Mock),
 }
 
 impl Provider {
-    /// Builds the provider of an endpoint. Fails for providers this build does not serve yet,
-    /// so a config that cannot be served is refused at start rather than per request.
+    /// Builds the provider of an endpoint. Fails when the endpoint could never be served (an
+    /// unusable base URL, missing cloud credentials), so such a config is refused at start
+    /// rather than failing every request.
     pub fn build(model: &Model, client: &reqwest::Client) -> Result<Provider, String> {
         let name = model.name.as_deref();
-        let provider = match &model.config {
+        Ok(match &model.config {
             ProviderConfig::OpenAi(cfg) => Provider::OpenAi(Box::new(openai::OpenAi::from_openai(
                 client.clone(),
                 model.provider,
@@ -258,17 +274,23 @@ impl Provider {
             ProviderConfig::Gemini(cfg) => {
                 Provider::Gemini(Box::new(gemini::Gemini::new(client.clone(), name, cfg)?))
             }
-            ProviderConfig::Bedrock(_)
-            | ProviderConfig::Cohere(_)
-            | ProviderConfig::Palm(_)
-            | ProviderConfig::MosaicMl(_)
-            | ProviderConfig::VertexAi(_) => {
-                return Err(format!(
-                    "provider '{}' is valid MLflow config but is not served by this version of llm-gateway yet (see README, 'Providers')",
-                    model.provider_name
-                ));
+            ProviderConfig::Cohere(cfg) => {
+                Provider::Cohere(Box::new(cohere::Cohere::new(client.clone(), name, cfg)?))
             }
-        };
-        Ok(provider)
+            ProviderConfig::MosaicMl(cfg) => Provider::MosaicMl(Box::new(mosaicml::MosaicMl::new(
+                client.clone(),
+                name,
+                cfg,
+            )?)),
+            ProviderConfig::VertexAi(cfg) => {
+                Provider::VertexAi(Box::new(vertex::VertexAi::new(client.clone(), name, cfg)?))
+            }
+            ProviderConfig::Bedrock(cfg) => {
+                Provider::Bedrock(Box::new(bedrock::Bedrock::new(client.clone(), name, cfg)?))
+            }
+            ProviderConfig::Palm(cfg) => {
+                Provider::Palm(Box::new(palm::Palm::new(client.clone(), name, cfg)?))
+            }
+        })
     }
 }

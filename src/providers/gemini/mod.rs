@@ -181,7 +181,7 @@ impl Upstream for Gemini {
 /// sends no end marker: the stream is complete when every candidate has reported a finish
 /// reason (a `[DONE]` is honoured too). A body that ends earlier, an undecodable stream or an
 /// in-band `{"error": ...}` event ends the stream with one error item.
-fn sse_chunks<S>(
+pub(crate) fn sse_chunks<S>(
     response: reqwest::Response,
     timeout: Duration,
     redactor: Redactor,

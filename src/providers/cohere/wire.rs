@@ -1,0 +1,191 @@
+//! Cohere's legacy v1 wire types (spec §3.10): `POST /chat`, `/generate` and `/embed` bodies
+//! borrowed from the proto request, their answers, and the newline-delimited JSON events of the
+//! streamed calls. Field order follows MLflow's (its pydantic field order, then the extras, then
+//! the fields it adds), so upstream bodies match MLflow's byte for byte where they can.
+
+use pbjson_types::Struct;
+use serde::ser::{SerializeMap, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::proto_json::ValueRef;
+use crate::providers::openai::wire as oai;
+
+/// The client's extra fields minus the ones the body sets itself (a duplicate key in one JSON
+/// object would be read differently by different parsers; MLflow's dict simply overwrites).
+/// Sorted like [`crate::proto_json::StructRef`], so bodies are deterministic.
+pub struct ExtraWithout<'a> {
+    pub extra: &'a Struct,
+    pub skip: &'a [&'a str],
+}
+
+impl Serialize for ExtraWithout<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut fields: Vec<_> = self
+            .extra
+            .fields
+            .iter()
+            .filter(|(k, _)| !self.skip.contains(&k.as_str()))
+            .collect();
+        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut map = s.serialize_map(Some(fields.len()))?;
+        for (k, v) in fields {
+            map.serialize_entry(k, &ValueRef(v))?;
+        }
+        map.end()
+    }
+}
+
+/// Body of `POST {base}/chat`.
+#[derive(Serialize)]
+pub struct ChatBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<oai::ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<oai::Tool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<oai::ToolChoice<'a>>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<ExtraWithout<'a>>,
+    pub message: std::borrow::Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preamble_override: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chat_history: Vec<HistoryEntry<'a>>,
+}
+
+/// One earlier turn of a chat.
+#[derive(Serialize)]
+pub struct HistoryEntry<'a> {
+    pub role: &'static str,
+    pub message: std::borrow::Cow<'a, str>,
+}
+
+/// Body of `POST {base}/generate`.
+#[derive(Serialize)]
+pub struct GenerateBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    pub num_generations: u32,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<oai::ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    pub prompt: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<crate::proto_json::StructRef<'a>>,
+}
+
+/// Body of `POST {base}/embed`.
+#[derive(Serialize)]
+pub struct EmbedBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    pub texts: oai::EmbeddingInput<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding_format: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<crate::proto_json::StructRef<'a>>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/// A `/chat` answer (also the `response` of a chat stream's `stream-end` event).
+#[derive(Deserialize)]
+pub struct Chat {
+    #[serde(default)]
+    pub response_id: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub token_count: Option<TokenCount>,
+}
+
+#[derive(Deserialize)]
+pub struct TokenCount {
+    #[serde(default)]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default)]
+    pub response_tokens: Option<u32>,
+    #[serde(default)]
+    pub total_tokens: Option<u32>,
+}
+
+/// A `/generate` answer (also the `response` of a generate stream's final event).
+#[derive(Deserialize)]
+pub struct Generate {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub generations: Vec<Generation>,
+}
+
+#[derive(Deserialize)]
+pub struct Generation {
+    #[serde(default)]
+    pub text: String,
+}
+
+/// An `/embed` answer (float vectors: the legacy API's default form).
+#[derive(Deserialize)]
+pub struct Embed {
+    #[serde(default)]
+    pub embeddings: Vec<Vec<f64>>,
+}
+
+/// One line of a streamed `/chat` (`R` = [`Chat`]) or `/generate` (`R` = [`Generate`]) answer.
+#[derive(Deserialize)]
+pub struct StreamEvent<R> {
+    #[serde(default)]
+    pub event_type: Option<String>,
+    #[serde(default)]
+    pub is_finished: bool,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub index: Option<u32>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    /// The whole answer, on the final event.
+    #[serde(default = "Option::default")]
+    pub response: Option<R>,
+    /// Set on an error object sent in place of an event.
+    #[serde(default)]
+    pub message: Option<serde_json::Value>,
+}
