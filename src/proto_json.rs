@@ -20,9 +20,33 @@ pub struct ValueRef<'a>(pub &'a PbValue);
 
 impl Serialize for StructRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StructWithout {
+            fields: self.0,
+            skip: &[],
+        }
+        .serialize(s)
+    }
+}
+
+/// A borrowed Struct minus some keys: extra parameters flattened into a body that sets those
+/// keys itself (a duplicate key in one JSON object is read differently by different parsers).
+pub struct StructWithout<'a> {
+    /// The Struct.
+    pub fields: &'a Struct,
+    /// Keys to leave out.
+    pub skip: &'a [&'a str],
+}
+
+impl Serialize for StructWithout<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // The Struct's map has no order; sorting makes every upstream body deterministic, which
         // keeps provider-side prompt caches (keyed on the exact request prefix) effective.
-        let mut fields: Vec<(&String, &PbValue)> = self.0.fields.iter().collect();
+        let mut fields: Vec<(&String, &PbValue)> = self
+            .fields
+            .fields
+            .iter()
+            .filter(|(k, _)| !self.skip.contains(&k.as_str()))
+            .collect();
         fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut map = s.serialize_map(Some(fields.len()))?;
         for (k, v) in fields {

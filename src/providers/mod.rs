@@ -24,6 +24,7 @@ pub mod mock;
 pub mod mosaicml;
 pub mod openai;
 pub mod palm;
+pub mod text;
 pub mod togetherai;
 pub mod vertex;
 

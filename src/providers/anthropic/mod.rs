@@ -23,7 +23,7 @@ use crate::pb::v1 as pb;
 use super::http::{Redactor, json_post, open_stream, read_json, send, transport_error};
 use super::http::{encode_json as encode, endpoint_url, insert_plain, insert_secret, json_headers};
 use super::{Call, ChunkStream, Upstream, unix_now};
-use stream::{ChatStream, Step};
+use stream::Step;
 
 /// An endpoint served by Anthropic.
 #[derive(Debug)]
@@ -90,45 +90,12 @@ impl Upstream for Anthropic {
         let body = encode(&convert::chat_body(req, &self.model, true)?)?;
         let request = json_post(&self.messages_url, &self.headers, body, timeout);
         let resp = open_stream(&self.client, request, timeout, &self.redactor).await?;
-        let events = Box::pin(resp.bytes_stream().eventsource());
-        let state = (
-            events,
-            ChatStream::new(&self.model),
+        Ok(chat_chunks(
+            resp,
+            timeout,
             self.redactor.clone(),
-            false,
-        );
-        let chunks = futures::stream::unfold(
-            state,
-            move |(mut events, mut machine, redactor, finished)| async move {
-                if finished {
-                    return None;
-                }
-                loop {
-                    let item = match events.next().await {
-                        None => Err(stream::truncated()),
-                        Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
-                            Err(transport_error(&e, timeout))
-                        }
-                        Some(Err(e)) => Err(GatewayError::UpstreamBadResponse(format!(
-                            "The upstream stream could not be decoded: {e}."
-                        ))),
-                        Some(Ok(event)) => match stream::decode(&event.data) {
-                            None => continue,
-                            Some(Err(e)) => Err(e),
-                            Some(Ok(ev)) => match machine.on_event(ev, &redactor, unix_now()) {
-                                Step::Skip => continue,
-                                Step::End => return None,
-                                Step::Chunk(c) => Ok(c),
-                                Step::Fail(e) => Err(e),
-                            },
-                        },
-                    };
-                    let finished = item.is_err();
-                    return Some((item, (events, machine, redactor, finished)));
-                }
-            },
-        );
-        Ok(Box::pin(chunks))
+            &self.model,
+        ))
     }
 
     async fn complete(
@@ -142,6 +109,50 @@ impl Upstream for Anthropic {
         let wire: wire::CompleteResponse = read_json(resp, timeout, &self.redactor).await?;
         Ok(response::complete_response(wire, &self.model, unix_now()))
     }
+}
+
+/// Reads an Anthropic Messages stream (also Vertex AI's `:streamRawPredict`) through the event
+/// machine: one chunk per content event, the end at `message_stop`, one error item for an
+/// in-band error, an undecodable stream or a body cut before `message_stop`.
+pub(crate) fn chat_chunks(
+    resp: reqwest::Response,
+    timeout: Duration,
+    redactor: Redactor,
+    model: &str,
+) -> ChunkStream<pb::ChatChunk> {
+    let events = Box::pin(resp.bytes_stream().eventsource());
+    let state = (events, stream::ChatStream::new(model), redactor, false);
+    Box::pin(futures::stream::unfold(
+        state,
+        move |(mut events, mut machine, redactor, finished)| async move {
+            if finished {
+                return None;
+            }
+            loop {
+                let item = match events.next().await {
+                    None => Err(stream::truncated()),
+                    Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
+                        Err(transport_error(&e, timeout))
+                    }
+                    Some(Err(e)) => Err(GatewayError::UpstreamBadResponse(format!(
+                        "The upstream stream could not be decoded: {e}."
+                    ))),
+                    Some(Ok(event)) => match stream::decode(&event.data) {
+                        None => continue,
+                        Some(Err(e)) => Err(e),
+                        Some(Ok(ev)) => match machine.on_event(ev, &redactor, unix_now()) {
+                            Step::Skip => continue,
+                            Step::End => return None,
+                            Step::Chunk(c) => Ok(c),
+                            Step::Fail(e) => Err(e),
+                        },
+                    },
+                };
+                let finished = item.is_err();
+                return Some((item, (events, machine, redactor, finished)));
+            }
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::borrow::Cow;
 
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
-use crate::providers::mosaicml::convert::{listed, message_text};
 use crate::providers::openai::convert::{self as oai_convert, BodyContext};
+use crate::providers::text::{listed, message_text};
 
 use super::wire;
 
@@ -90,7 +90,10 @@ pub fn chat_body<'a>(
             .extra_params
             .as_ref()
             .filter(|e| e.fields.keys().any(|k| !skip.contains(&k.as_str())))
-            .map(|extra| wire::ExtraWithout { extra, skip }),
+            .map(|extra| wire::ExtraWithout {
+                fields: extra,
+                skip,
+            }),
         message,
         preamble_override,
         chat_history,

@@ -3,37 +3,10 @@
 //! streamed calls. Field order follows MLflow's (its pydantic field order, then the extras, then
 //! the fields it adds), so upstream bodies match MLflow's byte for byte where they can.
 
-use pbjson_types::Struct;
-use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::proto_json::ValueRef;
+pub use crate::proto_json::StructWithout as ExtraWithout;
 use crate::providers::openai::wire as oai;
-
-/// The client's extra fields minus the ones the body sets itself (a duplicate key in one JSON
-/// object would be read differently by different parsers; MLflow's dict simply overwrites).
-/// Sorted like [`crate::proto_json::StructRef`], so bodies are deterministic.
-pub struct ExtraWithout<'a> {
-    pub extra: &'a Struct,
-    pub skip: &'a [&'a str],
-}
-
-impl Serialize for ExtraWithout<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut fields: Vec<_> = self
-            .extra
-            .fields
-            .iter()
-            .filter(|(k, _)| !self.skip.contains(&k.as_str()))
-            .collect();
-        fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut map = s.serialize_map(Some(fields.len()))?;
-        for (k, v) in fields {
-            map.serialize_entry(k, &ValueRef(v))?;
-        }
-        map.end()
-    }
-}
 
 /// Body of `POST {base}/chat`.
 #[derive(Serialize)]

@@ -3,8 +3,6 @@
 //! responses (no id, finish reason or usage: MLflow reports none), and MLflow's rewrite of two
 //! upstream 500s that are really request errors into 422s.
 
-use std::borrow::Cow;
-
 use serde_json::Value;
 
 use crate::error::GatewayError;
@@ -13,6 +11,7 @@ use crate::providers::openai::convert::{self as oai_convert, BodyContext};
 use crate::providers::openai::wire as oai;
 
 use super::wire;
+use crate::providers::text::{listed, message_text};
 
 const NO_MODEL: BodyContext<'static> = BodyContext { model: None };
 
@@ -21,34 +20,6 @@ const TOKEN_ALLOWANCE: [&str; 2] = [
     "Error: max output tokens is limited to",
     "Error: prompt token count",
 ];
-
-/// The text of a message: its `content`, or its text parts concatenated. The deprecated
-/// providers take plain text only, so other parts are refused rather than silently dropped
-/// (MLflow forwards them and fails inside the provider with a 500). A message without content
-/// (an assistant turn that only called tools) counts as empty text.
-pub fn message_text<'a>(
-    m: &'a pb::Message,
-    display_name: &str,
-) -> Result<Cow<'a, str>, GatewayError> {
-    use pb::content_part::Part;
-    if m.content_parts.is_empty() {
-        return Ok(Cow::Borrowed(m.content.as_deref().unwrap_or_default()));
-    }
-    let mut text = String::new();
-    for p in &m.content_parts {
-        match &p.part {
-            Some(Part::Text(t)) => text.push_str(t),
-            None => {}
-            Some(_) => {
-                return Err(GatewayError::Unprocessable(format!(
-                    "{display_name} chat accepts text content only; a '{}' message has a non-text content part.",
-                    m.role
-                )));
-            }
-        }
-    }
-    Ok(Cow::Owned(text))
-}
 
 /// MLflow's Llama-2 chat prompt: `<s>` first; a system message becomes `<<SYS>> s <</SYS>>`;
 /// consecutive system/user messages share one `[INST] ... [/INST]`; an assistant answer is
@@ -164,17 +135,6 @@ pub fn embed_body(req: &pb::EmbedRequest) -> Result<wire::EmbedBody<'_>, Gateway
         dimensions: b.dimensions,
         extra: b.extra,
     })
-}
-
-/// A single text as a one-element list (MosaicML, Cohere and PaLM take lists of texts).
-pub fn listed<'a>(
-    req: &'a pb::EmbedRequest,
-    input: oai::EmbeddingInput<'a>,
-) -> oai::EmbeddingInput<'a> {
-    match input {
-        oai::EmbeddingInput::Text(_) => oai::EmbeddingInput::Texts(&req.texts),
-        other => other,
-    }
 }
 
 /// The required `outputs` of an answer.

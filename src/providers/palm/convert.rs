@@ -8,10 +8,10 @@ use pbjson_types::Struct;
 
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
+use crate::proto_json::StructWithout as ExtraWithout;
 use crate::proto_json::ValueRef;
-use crate::providers::cohere::wire::ExtraWithout;
-use crate::providers::mosaicml::convert::{listed, message_text};
 use crate::providers::openai::convert::{self as oai_convert, BodyContext};
+use crate::providers::text::{listed, message_text};
 
 use super::wire;
 
@@ -76,7 +76,7 @@ pub fn message_body(req: &pb::ChatRequest) -> Result<wire::MessageBody<'_>, Gate
         extra: extra
             .filter(|e| e.fields.keys().any(|k| !PROMPT_KEYS.contains(&k.as_str())))
             .map(|extra| ExtraWithout {
-                extra,
+                fields: extra,
                 skip: PROMPT_KEYS,
             }),
         prompt: wire::MessagePrompt {

@@ -8,8 +8,8 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+use crate::proto_json::StructWithout as ExtraWithout;
 use crate::proto_json::{StructRef, ValueRef};
-use crate::providers::cohere::wire::ExtraWithout;
 use crate::providers::openai::wire as oai;
 
 /// Body of `{model}:generateMessage`.

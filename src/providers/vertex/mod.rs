@@ -18,7 +18,6 @@ pub mod wire;
 
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use http::{HeaderMap, header};
 
@@ -28,7 +27,7 @@ use crate::pb::v1 as pb;
 
 use super::http::{
     Redactor, encode_json as encode, json_headers, json_post, open_stream, read_json, send,
-    sse_json_stream, transport_error,
+    sse_json_stream,
 };
 use super::{Call, ChunkStream, Upstream, anthropic, gemini, openai, unix_now};
 use auth::{Credentials, TokenSource};
@@ -202,7 +201,7 @@ impl Upstream for VertexAi {
                 let body =
                     convert::claude_body(&anthropic::convert::chat_body(req, &self.model, true)?)?;
                 let resp = self.open(body, timeout).await?;
-                Ok(claude_chunks(resp, timeout, redactor, &self.model))
+                Ok(anthropic::chat_chunks(resp, timeout, redactor, &self.model))
             }
             Family::Maas => {
                 let body = encode(&openai::convert::chat_body(req, self.openai_ctx(), true))?;
@@ -272,51 +271,6 @@ impl Upstream for VertexAi {
             )
         })
     }
-}
-
-/// Reads a `:streamRawPredict` answer (Anthropic's SSE events) through Anthropic's event
-/// machine: one chunk per content event, the end at `message_stop`, one error item for an
-/// in-band error, an undecodable stream or a body cut before `message_stop`.
-fn claude_chunks(
-    resp: reqwest::Response,
-    timeout: Duration,
-    redactor: Redactor,
-    model: &str,
-) -> ChunkStream<pb::ChatChunk> {
-    use anthropic::stream::{self, Step};
-    let events = Box::pin(resp.bytes_stream().eventsource());
-    let state = (events, stream::ChatStream::new(model), redactor, false);
-    Box::pin(futures::stream::unfold(
-        state,
-        move |(mut events, mut machine, redactor, finished)| async move {
-            if finished {
-                return None;
-            }
-            loop {
-                let item = match events.next().await {
-                    None => Err(stream::truncated()),
-                    Some(Err(eventsource_stream::EventStreamError::Transport(e))) => {
-                        Err(transport_error(&e, timeout))
-                    }
-                    Some(Err(e)) => Err(GatewayError::UpstreamBadResponse(format!(
-                        "The upstream stream could not be decoded: {e}."
-                    ))),
-                    Some(Ok(event)) => match stream::decode(&event.data) {
-                        None => continue,
-                        Some(Err(e)) => Err(e),
-                        Some(Ok(ev)) => match machine.on_event(ev, &redactor, unix_now()) {
-                            Step::Skip => continue,
-                            Step::End => return None,
-                            Step::Chunk(c) => Ok(c),
-                            Step::Fail(e) => Err(e),
-                        },
-                    },
-                };
-                let finished = item.is_err();
-                return Some((item, (events, machine, redactor, finished)));
-            }
-        },
-    ))
 }
 
 #[cfg(test)]
