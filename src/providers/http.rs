@@ -64,6 +64,22 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// This redactor plus every header value `request` marks sensitive, and the credential after
+    /// an auth scheme (`Bearer <token>`): credentials minted at run time (OAuth access tokens,
+    /// assumed-role session tokens) are protected like configured ones.
+    pub fn for_request(&self, request: &reqwest::Request) -> Redactor {
+        let mut secrets = self.secrets.clone();
+        for value in request.headers().values().filter(|v| v.is_sensitive()) {
+            if let Ok(text) = value.to_str() {
+                secrets.push(Secret::new(text));
+                if let Some((_, credential)) = text.split_once(' ') {
+                    secrets.push(Secret::new(credential));
+                }
+            }
+        }
+        Redactor::new(secrets)
+    }
+
     /// `text` with every secret replaced.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
@@ -597,6 +613,25 @@ mod tests {
         assert!(!format!("{h:?}").contains("sk-file"));
         let err = bearer_json_headers(&Secret::new("sk-bad\nkey")).unwrap_err();
         assert!(!err.contains("sk-bad"));
+    }
+
+    #[test]
+    fn request_credentials_are_redacted_too() {
+        let mut headers = json_headers();
+        insert_secret(
+            &mut headers,
+            "authorization",
+            "Bearer ",
+            &Secret::new("ya29.minted"),
+        )
+        .unwrap();
+        let url = reqwest::Url::parse("http://127.0.0.1:1/x").unwrap();
+        let request = json_post(&url, &headers, Vec::new(), Duration::from_secs(1));
+        let r = Redactor::new([Secret::new("configured-key")]).for_request(&request);
+        assert_eq!(
+            r.text("got ya29.minted and configured-key"),
+            "got [redacted] and [redacted]"
+        );
     }
 
     #[test]

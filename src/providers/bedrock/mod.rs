@@ -167,10 +167,13 @@ impl Bedrock {
         url: &reqwest::Url,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> Result<reqwest::Response, GatewayError> {
+    ) -> Result<(reqwest::Response, Redactor), GatewayError> {
         let mut request = json_post(url, &self.headers, body, timeout);
         self.auth.authorize(&self.client, &mut request).await?;
-        send(&self.client, request, timeout).await
+        // Assumed-role and default-chain credentials are resolved at run time: redact what this
+        // request carries, not only what the config held.
+        let redactor = self.redactor.for_request(&request);
+        Ok((send(&self.client, request, timeout).await?, redactor))
     }
 }
 
@@ -209,8 +212,8 @@ impl Upstream for Bedrock {
         timeout: Duration,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let body = encode_json(&convert::chat_body(req)?)?;
-        let resp = self.post(&self.converse_url, body, timeout).await?;
-        let wire: wire::ConverseResponse = read_json(resp, timeout, &self.redactor).await?;
+        let (resp, redactor) = self.post(&self.converse_url, body, timeout).await?;
+        let wire: wire::ConverseResponse = read_json(resp, timeout, &redactor).await?;
         Ok(convert::chat_response(wire, &self.model, unix_now()))
     }
 
@@ -223,13 +226,13 @@ impl Upstream for Bedrock {
             return Err(GatewayError::NotImplemented(BEARER_NO_STREAM.into()));
         }
         let body = encode_json(&convert::chat_body(req)?)?;
-        let resp = self.post(&self.converse_stream_url, body, timeout).await?;
-        let resp = stream::open(resp, timeout, &self.redactor).await?;
+        let (resp, redactor) = self.post(&self.converse_stream_url, body, timeout).await?;
+        let resp = stream::open(resp, timeout, &redactor).await?;
         Ok(stream::chat_chunks(
             resp,
             self.model.clone(),
             timeout,
-            self.redactor.clone(),
+            redactor,
         ))
     }
 
@@ -240,8 +243,8 @@ impl Upstream for Bedrock {
     ) -> Result<pb::CompletionResponse, GatewayError> {
         let family = invoke::Family::of(&self.model)?;
         let body = invoke::complete_body(family, req)?;
-        let resp = self.post(&self.invoke_url, body, timeout).await?;
-        let answer: serde_json::Value = read_json(resp, timeout, &self.redactor).await?;
+        let (resp, redactor) = self.post(&self.invoke_url, body, timeout).await?;
+        let answer: serde_json::Value = read_json(resp, timeout, &redactor).await?;
         invoke::complete_response(family, answer, &self.model, unix_now())
     }
 
@@ -259,8 +262,8 @@ impl Upstream for Bedrock {
         // (MLflow runs them one after another), in input order.
         let answers: Vec<wire::EmbedAnswer> = futures::stream::iter(bodies)
             .map(|body| async move {
-                let resp = self.post(&self.invoke_url, body, timeout).await?;
-                read_json::<wire::EmbedAnswer>(resp, timeout, &self.redactor).await
+                let (resp, redactor) = self.post(&self.invoke_url, body, timeout).await?;
+                read_json::<wire::EmbedAnswer>(resp, timeout, &redactor).await
             })
             .buffered(EMBED_CONCURRENCY)
             .try_collect()

@@ -98,11 +98,13 @@ impl VertexAi {
         url: &reqwest::Url,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> Result<reqwest::Request, GatewayError> {
+    ) -> Result<(reqwest::Request, Redactor), GatewayError> {
         let token = self.tokens.authorization(timeout).await?;
         let mut request = json_post(url, &self.headers, body, timeout);
         request.headers_mut().insert(header::AUTHORIZATION, token);
-        Ok(request)
+        // The access token is minted at run time: redact it like the configured key.
+        let redactor = self.redactor.for_request(&request);
+        Ok((request, redactor))
     }
 
     async fn call<T: serde::de::DeserializeOwned>(
@@ -111,18 +113,19 @@ impl VertexAi {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<T, GatewayError> {
-        let request = self.request(url, body, timeout).await?;
+        let (request, redactor) = self.request(url, body, timeout).await?;
         let resp = send(&self.client, request, timeout).await?;
-        read_json(resp, timeout, &self.redactor).await
+        read_json(resp, timeout, &redactor).await
     }
 
     async fn open(
         &self,
         body: Vec<u8>,
         timeout: Duration,
-    ) -> Result<reqwest::Response, GatewayError> {
-        let request = self.request(&self.urls.stream, body, timeout).await?;
-        open_stream(&self.client, request, timeout, &self.redactor).await
+    ) -> Result<(reqwest::Response, Redactor), GatewayError> {
+        let (request, redactor) = self.request(&self.urls.stream, body, timeout).await?;
+        let resp = open_stream(&self.client, request, timeout, &redactor).await?;
+        Ok((resp, redactor))
     }
 
     fn openai_ctx(&self) -> openai::convert::BodyContext<'_> {
@@ -189,23 +192,22 @@ impl Upstream for VertexAi {
         req: &pb::ChatRequest,
         timeout: Duration,
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
-        let redactor = self.redactor.clone();
         match self.family {
             Family::Gemini => {
                 let body = convert::gemini_body(&gemini::convert::chat_body(req)?)?;
-                let resp = self.open(body, timeout).await?;
+                let (resp, redactor) = self.open(body, timeout).await?;
                 let state = gemini::response::ChatStream::new(&self.model);
                 Ok(Box::pin(gemini::sse_chunks(resp, timeout, redactor, state)))
             }
             Family::Claude => {
                 let body =
                     convert::claude_body(&anthropic::convert::chat_body(req, &self.model, true)?)?;
-                let resp = self.open(body, timeout).await?;
+                let (resp, redactor) = self.open(body, timeout).await?;
                 Ok(anthropic::chat_chunks(resp, timeout, redactor, &self.model))
             }
             Family::Maas => {
                 let body = encode(&openai::convert::chat_body(req, self.openai_ctx(), true))?;
-                let resp = self.open(body, timeout).await?;
+                let (resp, redactor) = self.open(body, timeout).await?;
                 let fallback = self.model.clone();
                 let stream = sse_json_stream::<openai::wire::Chunk>(resp, timeout, redactor)
                     .map(move |r| r.map(|c| openai::convert::chat_chunk(c, &fallback, unix_now())));
@@ -240,14 +242,9 @@ impl Upstream for VertexAi {
             return Err(convert::completions_unsupported(&self.model));
         }
         let body = convert::gemini_body(&gemini::convert::completion_body(req)?)?;
-        let resp = self.open(body, timeout).await?;
+        let (resp, redactor) = self.open(body, timeout).await?;
         let state = gemini::response::CompletionStream::new(&self.model);
-        Ok(Box::pin(gemini::sse_chunks(
-            resp,
-            timeout,
-            self.redactor.clone(),
-            state,
-        )))
+        Ok(Box::pin(gemini::sse_chunks(resp, timeout, redactor, state)))
     }
 
     async fn embed(
