@@ -83,6 +83,10 @@ struct Case {
     supports: &'static [Call],
     /// Every secret its config holds.
     secrets: &'static [&'static str],
+    /// The header that carries its credentials, if any.
+    auth: Option<&'static str>,
+    /// For each call it serves, a fragment the upstream request's path must contain.
+    paths: &'static [(Call, &'static str)],
 }
 
 impl Case {
@@ -127,6 +131,8 @@ enum Fault {
 struct Mock {
     fault: Fault,
     calls: AtomicUsize,
+    /// (path and query, header names, body) of every API request (token requests excluded).
+    seen: std::sync::Mutex<Vec<(String, Vec<String>, String)>>,
 }
 
 async fn handle(State(m): State<Arc<Mock>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -140,6 +146,13 @@ async fn handle(State(m): State<Arc<Mock>>, uri: Uri, headers: HeaderMap, body: 
             .into_response();
     }
     m.calls.fetch_add(1, Ordering::SeqCst);
+    m.seen.lock().unwrap().push((
+        uri.path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default(),
+        headers.keys().map(|k| k.as_str().to_owned()).collect(),
+        String::from_utf8_lossy(&body).into_owned(),
+    ));
     match m.fault {
         Fault::Unavailable => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -177,6 +190,7 @@ async fn start_mock(fault: Fault) -> (String, Arc<Mock>) {
     let mock = Arc::new(Mock {
         fault,
         calls: AtomicUsize::new(0),
+        seen: std::sync::Mutex::new(Vec::new()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -363,6 +377,41 @@ async fn slow_upstream_is_504(case: &Case) {
     );
 }
 
+async fn upstream_requests_are_addressed_and_authenticated(case: &Case) {
+    let (base, mock) = start_mock(Fault::Unavailable).await;
+    let (gw, _dir) = gateway(case, &base).await;
+    for call in case.supports.iter().copied() {
+        let (_, fragment) = case
+            .paths
+            .iter()
+            .find(|(c, _)| *c == call)
+            .unwrap_or_else(|| panic!("no expected path for {}", call.route()));
+        mock.seen.lock().unwrap().clear();
+        rest(&gw, call).await;
+        let seen = mock.seen.lock().unwrap().clone();
+        let (path, headers, body) = seen
+            .first()
+            .unwrap_or_else(|| panic!("{}: nothing reached the upstream", call.route()));
+        assert!(
+            path.contains(fragment),
+            "{}: {path} lacks {fragment}",
+            call.route()
+        );
+        if let Some(auth) = case.auth {
+            assert!(
+                headers.iter().any(|h| h == auth),
+                "{}: no {auth} in {headers:?}",
+                call.route()
+            );
+        }
+        assert!(
+            body.contains("hi"),
+            "{}: the prompt is not in {body}",
+            call.route()
+        );
+    }
+}
+
 macro_rules! scenarios {
     ($($name:ident => $case:expr),* $(,)?) => {$(
         mod $name {
@@ -377,6 +426,10 @@ macro_rules! scenarios {
             async fn unreachable_upstream_is_502() { super::unreachable_upstream_is_502(&$case).await }
             #[tokio::test]
             async fn slow_upstream_is_504() { super::slow_upstream_is_504(&$case).await }
+            #[tokio::test]
+            async fn upstream_requests_are_addressed_and_authenticated() {
+                super::upstream_requests_are_addressed_and_authenticated(&$case).await
+            }
         }
     )*};
 }
@@ -426,47 +479,71 @@ scenarios! {
         display: "OpenAI",
         model: |_, b, _| format!("{{provider: openai, name: gpt-4o-mini, config: {{openai_api_key: sk-scn-secret, openai_api_base: \"{b}/v1\", openai_organization: org-1}}}}"),
         supports: EVERYTHING,
+        auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Completions, "/v1/completions"), (CompletionsStream, "/v1/completions"), (Embeddings, "/v1/embeddings")],
         secrets: &["sk-scn-secret"],
     },
     azure => Case {
         display: "OpenAI",
         model: |_, b, _| format!("{{provider: azure, name: gpt-4o, config: {{openai_api_type: azure, openai_api_key: az-scn-secret, openai_api_base: \"{b}\", openai_deployment_name: dep, openai_api_version: \"2024-02-01\"}}}}"),
         supports: EVERYTHING,
+        auth: Some("api-key"),
+        paths: &[(Chat, "/openai/deployments/dep/chat/completions"), (ChatStream, "/openai/deployments/dep/chat/completions"), (Completions, "/openai/deployments/dep/completions"), (CompletionsStream, "/openai/deployments/dep/completions"), (Embeddings, "/openai/deployments/dep/embeddings")],
         secrets: &["az-scn-secret"],
     },
-    groq => Case { display: "Groq", model: compatible("groq"), supports: OPENAI_COMPATIBLE, secrets: &["cmp-scn-secret"] },
-    deepseek => Case { display: "DeepSeek", model: compatible("deepseek"), supports: OPENAI_COMPATIBLE, secrets: &["cmp-scn-secret"] },
-    xai => Case { display: "xAI", model: compatible("xai"), supports: OPENAI_COMPATIBLE, secrets: &["cmp-scn-secret"] },
-    openrouter => Case { display: "OpenRouter", model: compatible("openrouter"), supports: OPENAI_COMPATIBLE, secrets: &["cmp-scn-secret"] },
-    ollama => Case { display: "Ollama", model: compatible("ollama"), supports: OPENAI_COMPATIBLE, secrets: &["cmp-scn-secret"] },
+    groq => Case { display: "Groq", model: compatible("groq"), supports: OPENAI_COMPATIBLE, auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
+        secrets: &["cmp-scn-secret"] },
+    deepseek => Case { display: "DeepSeek", model: compatible("deepseek"), supports: OPENAI_COMPATIBLE, auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
+        secrets: &["cmp-scn-secret"] },
+    xai => Case { display: "xAI", model: compatible("xai"), supports: OPENAI_COMPATIBLE, auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
+        secrets: &["cmp-scn-secret"] },
+    openrouter => Case { display: "OpenRouter", model: compatible("openrouter"), supports: OPENAI_COMPATIBLE, auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
+        secrets: &["cmp-scn-secret"] },
+    ollama => Case { display: "Ollama", model: compatible("ollama"), supports: OPENAI_COMPATIBLE, auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
+        secrets: &["cmp-scn-secret"] },
     portkey => Case {
         display: "Portkey",
         model: |_, b, _| format!("{{provider: portkey, name: m, config: {{api_key: pk-scn-secret, provider_api_key: pv-scn-secret, portkey_provider: openai, api_base: \"{b}/v1\"}}}}"),
         supports: OPENAI_COMPATIBLE,
+        auth: Some("x-portkey-api-key"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
         secrets: &["pk-scn-secret", "pv-scn-secret"],
     },
     databricks => Case {
         display: "Databricks",
         model: |_, b, _| format!("{{provider: databricks, name: m, config: {{host: \"{b}\", token: dapi-scn-secret}}}}"),
         supports: OPENAI_COMPATIBLE,
+        auth: Some("authorization"),
+        paths: &[(Chat, "/serving-endpoints/chat/completions"), (ChatStream, "/serving-endpoints/chat/completions"), (Embeddings, "/serving-endpoints/embeddings")],
         secrets: &["dapi-scn-secret"],
     },
     anthropic => Case {
         display: "Anthropic",
         model: |_, b, _| format!("{{provider: anthropic, name: claude-3-5-sonnet-latest, config: {{anthropic_api_key: ant-scn-secret, anthropic_api_base: \"{b}/v1\"}}}}"),
         supports: &[Chat, ChatStream, Completions],
+        auth: Some("x-api-key"),
+        paths: &[(Chat, "/v1/messages"), (ChatStream, "/v1/messages"), (Completions, "/v1/complete")],
         secrets: &["ant-scn-secret"],
     },
     gemini => Case {
         display: "Gemini",
         model: |_, b, _| format!("{{provider: gemini, name: gemini-2.0-flash, config: {{gemini_api_key: gem-scn-secret, gemini_api_base: \"{b}/v1beta/models\"}}}}"),
         supports: EVERYTHING,
+        auth: Some("x-goog-api-key"),
+        paths: &[(Chat, "/models/gemini-2.0-flash:generateContent"), (ChatStream, "/models/gemini-2.0-flash:streamGenerateContent"), (Completions, "/models/gemini-2.0-flash:generateContent"), (CompletionsStream, "/models/gemini-2.0-flash:streamGenerateContent"), (Embeddings, "/models/gemini-2.0-flash:")],
         secrets: &["gem-scn-secret"],
     },
     vertex_ai => Case {
         display: "Vertex AI",
         model: |_, b, k| format!("{{provider: vertex_ai, name: gemini-1.5-pro, config: {{vertex_project: p, vertex_location: us-central1, vertex_credentials: \"{k}\", vertex_api_base: \"{b}\"}}}}"),
         supports: EVERYTHING,
+        auth: Some("authorization"),
+        paths: &[(Chat, "/publishers/google/models/gemini-1.5-pro:generateContent"), (ChatStream, "/publishers/google/models/gemini-1.5-pro:streamGenerateContent"), (Completions, "/publishers/google/models/gemini-1.5-pro:generateContent"), (CompletionsStream, "/publishers/google/models/gemini-1.5-pro:streamGenerateContent"), (Embeddings, "/publishers/google/models/gemini-1.5-pro:")],
         secrets: &["ya29.scenario", "BEGIN PRIVATE KEY"],
     },
     bedrock => Case {
@@ -476,54 +553,72 @@ scenarios! {
             format!("{{provider: bedrock, name: \"{name}\", config: {{bedrock_api_base: \"{b}\", aws_config: {{aws_region: us-east-1, aws_access_key_id: AKIDSCENARIO, aws_secret_access_key: aws-scn-secret, aws_session_token: aws-scn-session}}}}}}")
         },
         supports: &[Chat, ChatStream, Completions, Embeddings],
+        auth: Some("authorization"),
+        paths: &[(Chat, "/converse"), (ChatStream, "/converse-stream"), (Completions, "/invoke"), (Embeddings, "/model/amazon.titan-embed-text-v2")],
         secrets: &["aws-scn-secret", "aws-scn-session"],
     },
     mistral => Case {
         display: "Mistral",
         model: |_, b, _| format!("{{provider: mistral, name: mistral-small, config: {{mistral_api_key: mis-scn-secret, mistral_api_base: \"{b}/v1\"}}}}"),
         supports: &[Chat, ChatStream, Completions, Embeddings],
+        auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Completions, "/v1/chat/completions"), (Embeddings, "/v1/embeddings")],
         secrets: &["mis-scn-secret"],
     },
     togetherai => Case {
         display: "TogetherAI",
         model: |_, b, _| format!("{{provider: togetherai, name: m, config: {{togetherai_api_key: tog-scn-secret, togetherai_api_base: \"{b}/v1\"}}}}"),
         supports: EVERYTHING,
+        auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat/completions"), (ChatStream, "/v1/chat/completions"), (Completions, "/v1/completions"), (CompletionsStream, "/v1/completions"), (Embeddings, "/v1/embeddings")],
         secrets: &["tog-scn-secret"],
     },
     cohere => Case {
         display: "Cohere",
         model: |_, b, _| format!("{{provider: cohere, name: command, config: {{cohere_api_key: coh-scn-secret, cohere_api_base: \"{b}/v1\"}}}}"),
         supports: EVERYTHING,
+        auth: Some("authorization"),
+        paths: &[(Chat, "/v1/chat"), (ChatStream, "/v1/chat"), (Completions, "/v1/generate"), (CompletionsStream, "/v1/generate"), (Embeddings, "/v1/embed")],
         secrets: &["coh-scn-secret"],
     },
     palm => Case {
         display: "PaLM",
         model: |_, b, _| format!("{{provider: palm, name: text-bison-001, config: {{palm_api_key: palm-scn-secret, palm_api_base: \"{b}/v1beta3/models\"}}}}"),
         supports: &[Chat, Completions, Embeddings],
+        auth: Some("x-goog-api-key"),
+        paths: &[(Chat, "text-bison-001:generateMessage"), (Completions, "text-bison-001:generateText"), (Embeddings, "text-bison-001:")],
         secrets: &["palm-scn-secret"],
     },
     mosaicml => Case {
         display: "MosaicML",
         model: |_, b, _| format!("{{provider: mosaicml, name: llama2-70b-chat, config: {{mosaicml_api_key: mos-scn-secret, mosaicml_api_base: \"{b}\"}}}}"),
         supports: &[Chat, Completions, Embeddings],
+        auth: Some("authorization"),
+        paths: &[(Chat, "/llama2-70b-chat/v1/predict"), (Completions, "/llama2-70b-chat/v1/predict"), (Embeddings, "/llama2-70b-chat/v1/predict")],
         secrets: &["mos-scn-secret"],
     },
     ai21labs => Case {
         display: "AI21Labs",
         model: |_, b, _| format!("{{provider: ai21labs, name: j2-mid, config: {{ai21labs_api_key: a21-scn-secret, ai21labs_api_base: \"{b}/studio/v1\"}}}}"),
         supports: &[Completions],
+        auth: Some("authorization"),
+        paths: &[(Completions, "/studio/v1/j2-mid/complete")],
         secrets: &["a21-scn-secret"],
     },
     mlflow_model_serving => Case {
         display: "MLflow Model Serving",
         model: |_, b, _| format!("{{provider: mlflow-model-serving, name: m, config: {{model_server_url: \"{b}\"}}}}"),
         supports: &[Chat, Completions, Embeddings],
+        auth: None,
+        paths: &[(Chat, "/invocations"), (Completions, "/invocations"), (Embeddings, "/invocations")],
         secrets: &[],
     },
     huggingface_tgi => Case {
         display: "Hugging Face Text Generation Inference",
         model: |_, b, _| format!("{{provider: huggingface-text-generation-inference, name: m, config: {{hf_server_url: \"{b}\"}}}}"),
         supports: &[Completions],
+        auth: None,
+        paths: &[(Completions, "/generate")],
         secrets: &[],
     },
 }
