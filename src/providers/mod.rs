@@ -90,6 +90,12 @@ pub trait Upstream {
     /// Whether this endpoint serves `call` at all.
     fn supports(&self, call: Call) -> bool;
 
+    /// Whether a client may name the upstream model per request (MLflow allows it for Together
+    /// AI and MLflow model serving only; everyone else gets MLflow's 422).
+    fn accepts_model(&self) -> bool {
+        false
+    }
+
     /// One chat completion.
     async fn chat(
         &self,
@@ -149,6 +155,11 @@ macro_rules! providers {
             /// The provider kind.
             pub fn kind(&self) -> ProviderKind {
                 match self { $(Provider::$variant(p) => p.kind(),)* }
+            }
+
+            /// Whether a client may name the upstream model per request.
+            pub fn accepts_model(&self) -> bool {
+                match self { $(Provider::$variant(p) => p.accepts_model(),)* }
             }
 
             /// Whether this provider serves `call` at all (otherwise: MLflow's 501).

@@ -354,8 +354,6 @@ fn missing(field: &str, input: &serde_json::Value) -> FieldError {
 // ---------------------------------------------------------------------------------------------
 // Invocations
 
-const MODEL_NOT_PERMITTED: &str = "The parameter 'model' is not permitted to be passed. The route being queried already defines a model instance.";
-
 async fn endpoints_invocations(
     State(st): State<RestState>,
     Path(name): Path<String>,
@@ -426,12 +424,10 @@ async fn invoke(
     match ty {
         EndpointType::Chat => {
             let parsed = codec::parse_chat(bytes)?;
-            if parsed.model.is_some() {
-                return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
-            }
             st.gateway.check_limit(&name, caller.family, caller.ip)?;
             let mut req = parsed.request;
             req.endpoint = name;
+            req.model = parsed.model;
             if parsed.stream {
                 let stream = st.gateway.stream_chat(req).await?;
                 Ok(sse_response(stream, codec::chat_chunk))
@@ -442,12 +438,10 @@ async fn invoke(
         }
         EndpointType::Completions => {
             let parsed = codec::parse_completion(bytes)?;
-            if parsed.model.is_some() {
-                return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
-            }
             st.gateway.check_limit(&name, caller.family, caller.ip)?;
             let mut req = parsed.request;
             req.endpoint = name;
+            req.model = parsed.model;
             if parsed.stream {
                 let stream = st.gateway.stream_complete(req).await?;
                 Ok(sse_response(stream, codec::completion_chunk))
@@ -461,12 +455,10 @@ async fn invoke(
         }
         EndpointType::Embeddings => {
             let parsed = codec::parse_embed(bytes)?;
-            if parsed.model.is_some() {
-                return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
-            }
             st.gateway.check_limit(&name, caller.family, caller.ip)?;
             let mut req = parsed.request;
             req.endpoint = name;
+            req.model = parsed.model;
             let resp = st.gateway.embed(req).await?;
             Ok(json_bytes(StatusCode::OK, codec::embed_response(&resp)))
         }

@@ -226,10 +226,14 @@ impl Gateway {
         name: &str,
         ty: EndpointType,
         call: Call,
+        model: Option<&str>,
     ) -> Result<Arc<EndpointRuntime>, GatewayError> {
         let ep = self.resolve(name, ty)?;
         if !ep.provider.supports(call) {
             return Err(call.not_implemented(ep.provider.kind()));
+        }
+        if model.is_some() && !ep.provider.accepts_model() {
+            return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
         }
         Ok(ep)
     }
@@ -237,7 +241,12 @@ impl Gateway {
     /// One chat completion.
     pub async fn chat(&self, req: pb::ChatRequest) -> Result<pb::ChatResponse, GatewayError> {
         validate::chat(&req)?;
-        let ep = self.serving(&req.endpoint, EndpointType::Chat, Call::Chat)?;
+        let ep = self.serving(
+            &req.endpoint,
+            EndpointType::Chat,
+            Call::Chat,
+            req.model.as_deref(),
+        )?;
         let mut resp = ep.provider.chat(&req, ep.timeout).await?;
         resp.provider = ep.config.model.provider_name.to_owned();
         Ok(resp)
@@ -249,7 +258,12 @@ impl Gateway {
         req: pb::ChatRequest,
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
         validate::chat(&req)?;
-        let ep = self.serving(&req.endpoint, EndpointType::Chat, Call::ChatStream)?;
+        let ep = self.serving(
+            &req.endpoint,
+            EndpointType::Chat,
+            Call::ChatStream,
+            req.model.as_deref(),
+        )?;
         let provider_name = ep.config.model.provider_name;
         let stream = ep.provider.chat_stream(&req, ep.timeout).await?;
         let stream = stream.map(move |r| {
@@ -267,7 +281,12 @@ impl Gateway {
         req: pb::CompletionRequest,
     ) -> Result<pb::CompletionResponse, GatewayError> {
         validate::completion(&req)?;
-        let ep = self.serving(&req.endpoint, EndpointType::Completions, Call::Completions)?;
+        let ep = self.serving(
+            &req.endpoint,
+            EndpointType::Completions,
+            Call::Completions,
+            req.model.as_deref(),
+        )?;
         let mut resp = ep.provider.complete(&req, ep.timeout).await?;
         resp.provider = ep.config.model.provider_name.to_owned();
         Ok(resp)
@@ -283,6 +302,7 @@ impl Gateway {
             &req.endpoint,
             EndpointType::Completions,
             Call::CompletionsStream,
+            req.model.as_deref(),
         )?;
         let provider_name = ep.config.model.provider_name;
         let stream = ep.provider.complete_stream(&req, ep.timeout).await?;
@@ -298,7 +318,12 @@ impl Gateway {
     /// Embeddings.
     pub async fn embed(&self, req: pb::EmbedRequest) -> Result<pb::EmbedResponse, GatewayError> {
         validate::embed(&req)?;
-        let ep = self.serving(&req.endpoint, EndpointType::Embeddings, Call::Embeddings)?;
+        let ep = self.serving(
+            &req.endpoint,
+            EndpointType::Embeddings,
+            Call::Embeddings,
+            req.model.as_deref(),
+        )?;
         let mut resp = ep.provider.embed(&req, ep.timeout).await?;
         resp.provider = ep.config.model.provider_name.to_owned();
         Ok(resp)
@@ -360,6 +385,9 @@ impl Gateway {
         self.inner.endpoints.iter().map(|e| &e.config)
     }
 }
+
+/// MLflow's answer to a client `model` for a provider that does not take one.
+const MODEL_NOT_PERMITTED: &str = "The parameter 'model' is not permitted to be passed. The route being queried already defines a model instance.";
 
 fn not_found(name: &str) -> GatewayError {
     GatewayError::NotFound(format!(

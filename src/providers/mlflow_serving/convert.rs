@@ -18,6 +18,7 @@ const NO_MODEL: BodyContext<'static> = BodyContext { model: None };
 pub fn chat_body(
     req: &pb::ChatRequest,
 ) -> wire::Body<[wire::ChatInput<'_>; 1], wire::ChatParams<'_>> {
+    // A client's `model` travels inside `params`, as MLflow forwards it.
     let b = oai_convert::chat_body(req, NO_MODEL, false);
     let input = match <[_; 1]>::try_from(b.messages) {
         Ok([only]) => wire::ChatInput::Content(only.content),
@@ -26,6 +27,7 @@ pub fn chat_body(
     wire::Body {
         inputs: [input],
         params: Some(wire::ChatParams {
+            model: req.model.as_deref(),
             params: b.params,
             tools: b.tools,
             tool_choice: b.tool_choice,
@@ -65,6 +67,7 @@ pub fn completion_body(
     wire::Body {
         inputs: [b.prompt],
         params: Some(wire::CompletionParams {
+            model: req.model.as_deref(),
             params: b.params,
             extra: b.extra,
         }),
@@ -90,12 +93,16 @@ pub fn embeddings_body(
         .as_ref()
         .filter(|s| !s.fields.is_empty())
         .map(crate::proto_json::StructRef);
-    let params = (req.encoding_format.is_some() || req.dimensions.is_some() || extra.is_some())
-        .then_some(wire::EmbeddingParams {
-            encoding_format: req.encoding_format.as_deref(),
-            dimensions: req.dimensions,
-            extra,
-        });
+    let params = (req.encoding_format.is_some()
+        || req.dimensions.is_some()
+        || req.model.is_some()
+        || extra.is_some())
+    .then_some(wire::EmbeddingParams {
+        model: req.model.as_deref(),
+        encoding_format: req.encoding_format.as_deref(),
+        dimensions: req.dimensions,
+        extra,
+    });
     wire::Body { inputs, params }
 }
 

@@ -66,6 +66,11 @@ impl Upstream for MlflowServing {
         ProviderKind::MlflowModelServing
     }
 
+    /// MLflow forwards a client's `model` to the served model inside `params`.
+    fn accepts_model(&self) -> bool {
+        true
+    }
+
     fn supports(&self, call: Call) -> bool {
         matches!(call, Call::Chat | Call::Completions | Call::Embeddings)
     }

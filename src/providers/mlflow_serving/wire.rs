@@ -31,6 +31,9 @@ pub enum ChatInput<'a> {
 /// Chat `params`: every non-null request field but the messages, in MLflow's order.
 #[derive(Serialize)]
 pub struct ChatParams<'a> {
+    /// A client's `model`, forwarded as MLflow forwards it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
     #[serde(flatten)]
     pub params: oai::Params<'a>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -44,6 +47,9 @@ pub struct ChatParams<'a> {
 /// Completions `params`: every non-null request field but the prompt.
 #[derive(Serialize)]
 pub struct CompletionParams<'a> {
+    /// A client's `model`, forwarded as MLflow forwards it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
     #[serde(flatten)]
     pub params: oai::Params<'a>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -62,6 +68,9 @@ pub enum EmbeddingInputs<'a> {
 /// Embeddings `params`: every non-null request field but the input.
 #[derive(Serialize)]
 pub struct EmbeddingParams<'a> {
+    /// A client's `model`, forwarded as MLflow forwards it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding_format: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]

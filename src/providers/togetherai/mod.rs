@@ -84,6 +84,11 @@ impl Upstream for TogetherAi {
         ProviderKind::TogetherAi
     }
 
+    /// MLflow lets a client's `model` replace the configured one for Together AI.
+    fn accepts_model(&self) -> bool {
+        true
+    }
+
     fn supports(&self, _call: Call) -> bool {
         true
     }
@@ -94,7 +99,12 @@ impl Upstream for TogetherAi {
         timeout: Duration,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
-        let body = convert::chat_body(req, self.model.as_deref(), renamed.as_ref(), false);
+        let body = convert::chat_body(
+            req,
+            req.model.as_deref().or(self.model.as_deref()),
+            renamed.as_ref(),
+            false,
+        );
         let request = self.request(&self.chat_url, encode_json(&body)?, timeout);
         let resp = send(&self.client, request, timeout).await?;
         let wire: oai::Completion = read_json(resp, timeout, &self.redactor).await?;
@@ -107,7 +117,12 @@ impl Upstream for TogetherAi {
         timeout: Duration,
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
-        let body = convert::chat_body(req, self.model.as_deref(), renamed.as_ref(), true);
+        let body = convert::chat_body(
+            req,
+            req.model.as_deref().or(self.model.as_deref()),
+            renamed.as_ref(),
+            true,
+        );
         let resp = self
             .open(&self.chat_url, encode_json(&body)?, timeout)
             .await?;
@@ -124,7 +139,12 @@ impl Upstream for TogetherAi {
     ) -> Result<pb::CompletionResponse, GatewayError> {
         convert::require_max_tokens(req)?;
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
-        let body = convert::completion_body(req, self.model.as_deref(), renamed.as_ref(), false);
+        let body = convert::completion_body(
+            req,
+            req.model.as_deref().or(self.model.as_deref()),
+            renamed.as_ref(),
+            false,
+        );
         let request = self.request(&self.completions_url, encode_json(&body)?, timeout);
         let resp = send(&self.client, request, timeout).await?;
         let wire: oai::Completion = read_json(resp, timeout, &self.redactor).await?;
@@ -142,7 +162,12 @@ impl Upstream for TogetherAi {
     ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
         convert::require_max_tokens(req)?;
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
-        let body = convert::completion_body(req, self.model.as_deref(), renamed.as_ref(), true);
+        let body = convert::completion_body(
+            req,
+            req.model.as_deref().or(self.model.as_deref()),
+            renamed.as_ref(),
+            true,
+        );
         let resp = self
             .open(&self.completions_url, encode_json(&body)?, timeout)
             .await?;
@@ -160,7 +185,7 @@ impl Upstream for TogetherAi {
         // MLflow sends the client's payload without a model, expecting the client to name one;
         // a client cannot (`model` is refused on invocation routes), so the configured model is sent.
         let ctx = oai_convert::BodyContext {
-            model: self.model.as_deref(),
+            model: req.model.as_deref().or(self.model.as_deref()),
         };
         let body = encode_json(&oai_convert::embeddings_body(req, ctx))?;
         let request = self.request(&self.embeddings_url, body, timeout);

@@ -296,6 +296,9 @@ impl<'de> Deserialize<'de> for ChatBody {
                         response_format: c.response_format,
                         stream_options: c.stream_options,
                         extra_params,
+                        // The caller decides what `model` means (endpoint name on /v1/*, an
+                        // upstream override on invocation routes).
+                        model: None,
                     },
                     stream: c.stream,
                     model: c.model,
@@ -342,6 +345,9 @@ impl<'de> Deserialize<'de> for CompletionBody {
                         response_format: c.response_format,
                         stream_options: c.stream_options,
                         extra_params,
+                        // The caller decides what `model` means (endpoint name on /v1/*, an
+                        // upstream override on invocation routes).
+                        model: None,
                     },
                     stream: c.stream,
                     model: c.model,
