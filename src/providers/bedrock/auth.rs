@@ -1,8 +1,11 @@
 //! How Bedrock requests are authorised: a Bedrock API key (`Authorization: Bearer`), or AWS
 //! Signature Version 4 (service `bedrock`) with static keys, keys of an assumed role (`sts.rs`)
-//! or keys found by a reduced default credential chain: the environment, then the shared
-//! credentials file. The container/instance metadata services, SSO and web identity are not
-//! consulted; the start-up error says so, so nobody hunts for why an EC2 role is ignored.
+//! or keys found by the default credential chain, in the AWS SDKs' order: the environment, the
+//! shared credentials file, then container credentials or EC2 instance metadata (IMDSv2,
+//! `metadata.rs`). The environment and the file are read once at start; a metadata service is
+//! probed at start (a few seconds at most) and then asked again whenever its temporary keys near
+//! expiry. SSO and web identity are not consulted; the start-up error lists every source tried,
+//! so nobody hunts for why some credentials are ignored.
 //!
 //! Credentials never reach a log line, an error or Debug output: [`Credentials`] redacts its
 //! secret, and the headers carrying them are marked sensitive.
@@ -18,6 +21,7 @@ use http::HeaderValue;
 
 use crate::error::GatewayError;
 
+use super::metadata::{self, MetadataProvider};
 use super::sts::RoleProvider;
 
 /// Reads one environment variable (injectable, so resolution is testable without touching the
@@ -45,6 +49,37 @@ pub enum Auth {
         provider: Box<RoleProvider>,
         region: String,
     },
+    /// SigV4 with the temporary keys of a container or instance metadata service, refreshed
+    /// before they expire.
+    Metadata {
+        provider: Box<MetadataProvider>,
+        region: String,
+    },
+}
+
+/// What the default chain found: fixed keys, or a metadata service handing out temporary ones.
+pub enum ChainCredentials {
+    Static(Credentials),
+    Metadata(Box<MetadataProvider>),
+}
+
+impl fmt::Debug for ChainCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainCredentials::Static(_) => f.write_str("Static"),
+            ChainCredentials::Metadata(p) => write!(f, "{p:?}"),
+        }
+    }
+}
+
+impl ChainCredentials {
+    /// Keys valid now (a metadata service's are cached and refreshed).
+    pub async fn get(&self) -> Result<Credentials, GatewayError> {
+        match self {
+            ChainCredentials::Static(c) => Ok(c.clone()),
+            ChainCredentials::Metadata(p) => p.credentials().await,
+        }
+    }
 }
 
 impl fmt::Debug for Auth {
@@ -55,6 +90,9 @@ impl fmt::Debug for Auth {
                 write!(f, "SigV4 {{ source: {source}, region: {region} }}")
             }
             Auth::Role { provider, region } => {
+                write!(f, "SigV4 {{ source: {provider:?}, region: {region} }}")
+            }
+            Auth::Metadata { provider, region } => {
                 write!(f, "SigV4 {{ source: {provider:?}, region: {region} }}")
             }
         }
@@ -76,6 +114,10 @@ impl Auth {
             }
             Auth::Role { provider, region } => {
                 let creds = provider.credentials(client).await?;
+                sign_request(request, &creds, region, "bedrock", SystemTime::now())
+            }
+            Auth::Metadata { provider, region } => {
+                let creds = provider.credentials().await?;
                 sign_request(request, &creds, region, "bedrock", SystemTime::now())
             }
         }
@@ -159,10 +201,29 @@ pub fn configured_keys(id: &str, secret: &str, token: Option<&str>) -> Credentia
     )
 }
 
-/// The reduced default credential chain: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
+/// The default credential chain: [`static_chain`], then a metadata service
+/// ([`metadata::probe`], which waits a few seconds at most). The error names every source tried.
+pub fn default_chain(env: Env<'_>) -> Result<ChainCredentials, String> {
+    let mut tried = match static_chain(env) {
+        Ok(creds) => return Ok(ChainCredentials::Static(creds)),
+        Err(tried) => tried,
+    };
+    match metadata::probe(env) {
+        Ok(provider) => Ok(ChainCredentials::Metadata(Box::new(provider))),
+        Err(notes) => {
+            tried.extend(notes);
+            Err(format!(
+                "no AWS credentials found for Amazon Bedrock. Tried: {}. SSO and web identity are not supported: set aws_access_key_id/aws_secret_access_key (or aws_bearer_token) in aws_config, or export the keys",
+                tried.join("; ")
+            ))
+        }
+    }
+}
+
+/// The sources read once at start: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`
 /// (+`AWS_SESSION_TOKEN`), then the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or
-/// `~/.aws/credentials`, profile `AWS_PROFILE` or `default`). The error names what was tried.
-pub fn default_chain(env: Env<'_>) -> Result<Credentials, String> {
+/// `~/.aws/credentials`, profile `AWS_PROFILE` or `default`). `Err` says what was tried.
+pub fn static_chain(env: Env<'_>) -> Result<Credentials, Vec<String>> {
     if let (Some(id), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
         return Ok(Credentials::new(
             id,
@@ -187,9 +248,10 @@ pub fn default_chain(env: Env<'_>) -> Result<Credentials, String> {
         },
         None => "the shared credentials file (HOME is not set)".to_owned(),
     };
-    Err(format!(
-        "no AWS credentials found for Amazon Bedrock. Tried: the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; {file_note}. Container and instance metadata, SSO and web identity are not supported: set aws_access_key_id/aws_secret_access_key (or aws_bearer_token) in aws_config, or export the keys"
-    ))
+    Err(vec![
+        "the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned(),
+        file_note,
+    ])
 }
 
 /// The keys of `profile` in an INI-style AWS credentials file.
@@ -321,7 +383,7 @@ mod tests {
             ("AWS_ACCESS_KEY_ID", "AKENV"),
             ("AWS_SECRET_ACCESS_KEY", "s"),
         ]);
-        let c = default_chain(&env).unwrap();
+        let c = static_chain(&env).unwrap();
         assert_eq!(c.access_key_id(), "AKENV");
         assert!(c.session_token().is_none());
 
@@ -334,22 +396,22 @@ mod tests {
         .unwrap();
         let p = path.to_str().unwrap();
         let env = env_of(&[("AWS_SHARED_CREDENTIALS_FILE", p)]);
-        assert_eq!(default_chain(&env).unwrap().access_key_id(), "AKDEF");
+        assert_eq!(static_chain(&env).unwrap().access_key_id(), "AKDEF");
         let env = env_of(&[("AWS_SHARED_CREDENTIALS_FILE", p), ("AWS_PROFILE", "dev")]);
-        let c = default_chain(&env).unwrap();
+        let c = static_chain(&env).unwrap();
         assert_eq!(
             (c.access_key_id(), c.session_token()),
             ("AKDEV", Some("tv"))
         );
 
         let env = env_of(&[("AWS_SHARED_CREDENTIALS_FILE", p), ("AWS_PROFILE", "nope")]);
-        let err = default_chain(&env).unwrap_err();
+        let err = static_chain(&env).unwrap_err().join("; ");
         assert!(
             err.contains("AWS_ACCESS_KEY_ID") && err.contains("profile 'nope'"),
             "{err}"
         );
         assert!(!err.contains("sd") || !err.contains("AKDEF"));
-        let err = default_chain(&env_of(&[])).unwrap_err();
+        let err = static_chain(&env_of(&[])).unwrap_err().join("; ");
         assert!(err.contains("HOME is not set"), "{err}");
     }
 

@@ -5,12 +5,14 @@
 //!
 //! The base URL is `bedrock_api_base`, else `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`, else
 //! `https://bedrock-runtime.{region}.amazonaws.com`. Requests are signed with SigV4 (service
-//! `bedrock`) or carry a Bedrock API key (`auth.rs`, `sts.rs`); everything that can be fixed
-//! (URLs, headers, credentials other than an assumed role's) is fixed when the endpoint is built.
+//! `bedrock`) or carry a Bedrock API key (`auth.rs`, `sts.rs`, `metadata.rs`); everything that
+//! can be fixed (URLs, headers, credentials other than an assumed role's or a metadata
+//! service's, which expire) is fixed when the endpoint is built.
 
 pub mod auth;
 pub mod convert;
 pub mod invoke;
+pub mod metadata;
 pub mod stream;
 pub mod sts;
 pub mod wire;
@@ -114,11 +116,19 @@ impl Bedrock {
                     source: "aws_config keys",
                 }
             }
-            AwsAuth::Default { .. } => Auth::Static {
-                creds: auth::default_chain(env)?,
-                region: sigv4_region()?,
-                source: "default chain",
-            },
+            AwsAuth::Default { .. } => {
+                let region = sigv4_region()?;
+                match auth::default_chain(env)? {
+                    auth::ChainCredentials::Static(creds) => Auth::Static {
+                        creds,
+                        region,
+                        source: "default chain",
+                    },
+                    auth::ChainCredentials::Metadata(provider) => {
+                        Auth::Metadata { provider, region }
+                    }
+                }
+            }
             AwsAuth::Role {
                 role_arn,
                 session_length_seconds,
@@ -398,8 +408,33 @@ mod tests {
             },
             api_base: None,
         };
-        let err = Bedrock::with_env(client(), Some("m.x"), &cfg, &env_of(&[])).unwrap_err();
-        assert!(err.contains("no AWS credentials found"), "{err}");
+        // Instance metadata is probed last: point it at a closed local port (no real network).
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+        };
+        let no_metadata = env_of(&[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+        ]);
+        let started = std::time::Instant::now();
+        let err = Bedrock::with_env(client(), Some("m.x"), &cfg, &no_metadata).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(
+            err,
+            format!(
+                "no AWS credentials found for Amazon Bedrock. Tried: the environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; the shared credentials file /nonexistent/credentials (not readable); container credentials (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI are not set); EC2 instance metadata at {closed} (IMDSv2 session token: could not connect). SSO and web identity are not supported: set aws_access_key_id/aws_secret_access_key (or aws_bearer_token) in aws_config, or export the keys"
+            )
+        );
+        let disabled = env_of(&[
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]);
+        let err = Bedrock::with_env(client(), Some("m.x"), &cfg, &disabled).unwrap_err();
+        assert!(
+            err.contains("; EC2 instance metadata (disabled by AWS_EC2_METADATA_DISABLED). SSO"),
+            "{err}"
+        );
         let role = BedrockConfig {
             aws: AwsAuth::Role {
                 role_arn: "arn:aws:iam::1:role/r".into(),
@@ -408,7 +443,7 @@ mod tests {
             },
             api_base: None,
         };
-        let err = Bedrock::with_env(client(), Some("m.x"), &role, &env_of(&[])).unwrap_err();
+        let err = Bedrock::with_env(client(), Some("m.x"), &role, &disabled).unwrap_err();
         assert!(err.starts_with("to assume arn:aws:iam::1:role/r"), "{err}");
         let env = env_of(&[("AWS_ACCESS_KEY_ID", "A"), ("AWS_SECRET_ACCESS_KEY", "S")]);
         assert!(Bedrock::with_env(client(), Some("m.x"), &role, &env).is_ok());

@@ -1,13 +1,15 @@
 //! Temporary credentials of an assumed role (`aws_role_arn`): STS `AssumeRole`, signed with the
-//! base credentials of the default chain, cached in the provider and refreshed a few minutes
-//! before they expire. MLflow re-assumes the role on every request (its expiry check is always
-//! true); here concurrent requests share one cached set and one refresh (the lock is held
-//! across the STS call, so a burst after expiry makes one call, not hundreds).
+//! base credentials of the default chain (which may themselves come from a metadata service),
+//! cached in the provider and refreshed a few minutes before they expire. MLflow re-assumes the
+//! role on every request (its expiry check is always true); here concurrent requests share one
+//! cached set and one refresh. The [`CredentialCache`] doing that also holds the keys of the
+//! container and instance metadata services (`metadata.rs`).
 //!
 //! The endpoint is `https://sts.{region}.amazonaws.com/`, or `AWS_ENDPOINT_URL_STS` (the
 //! SDKs' service-specific endpoint variable), which is also how tests point it at a mock.
 
 use std::fmt;
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -16,7 +18,7 @@ use tokio::sync::Mutex;
 use crate::error::GatewayError;
 use crate::providers::http::{send, transport_error};
 
-use super::auth::{Env, sign_request};
+use super::auth::{ChainCredentials, Env, sign_request};
 
 /// MLflow's `RoleSessionName`.
 const SESSION_NAME: &str = "ai-gateway-bedrock";
@@ -25,14 +27,48 @@ const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// The STS call's own timeout (independent of the endpoint's, which is for the model call).
 const STS_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Temporary credentials and their expiry, refreshed [`REFRESH_MARGIN`] before it. The lock is
+/// held across the refresh, so a burst of requests after expiry makes one call, not hundreds.
+#[derive(Default)]
+pub struct CredentialCache {
+    slot: Mutex<Option<(Credentials, SystemTime)>>,
+}
+
+impl CredentialCache {
+    /// The cached credentials while they are fresh, else those `fetch` gets (and caches).
+    pub async fn get<F, Fut>(&self, fetch: F) -> Result<Credentials, GatewayError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Credentials, SystemTime), GatewayError>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if let Some((creds, expiry)) = slot.as_ref()
+            && SystemTime::now() + REFRESH_MARGIN < *expiry
+        {
+            return Ok(creds.clone());
+        }
+        let fresh = fetch().await?;
+        *slot = Some(fresh.clone());
+        Ok(fresh.0)
+    }
+
+    /// Stores credentials found outside a request (the start-up probe).
+    pub fn seed(&self, fresh: (Credentials, SystemTime)) {
+        // Nobody else holds the lock before the provider is shared; never wait at start-up.
+        if let Ok(mut slot) = self.slot.try_lock() {
+            *slot = Some(fresh);
+        }
+    }
+}
+
 /// Assumes one role and keeps its temporary credentials.
 pub struct RoleProvider {
     role_arn: String,
     duration_secs: u64,
-    base: Credentials,
+    base: ChainCredentials,
     region: String,
     url: reqwest::Url,
-    cached: Mutex<Option<(Credentials, SystemTime)>>,
+    cache: CredentialCache,
 }
 
 impl fmt::Debug for RoleProvider {
@@ -46,7 +82,7 @@ impl RoleProvider {
     pub fn new(
         role_arn: &str,
         duration_secs: u64,
-        base: Credentials,
+        base: ChainCredentials,
         region: &str,
         env: Env<'_>,
     ) -> Result<Self, String> {
@@ -60,21 +96,13 @@ impl RoleProvider {
             base,
             region: region.to_owned(),
             url,
-            cached: Mutex::new(None),
+            cache: CredentialCache::default(),
         })
     }
 
     /// Valid temporary credentials: the cached ones, or fresh ones from STS.
     pub async fn credentials(&self, client: &reqwest::Client) -> Result<Credentials, GatewayError> {
-        let mut cached = self.cached.lock().await;
-        if let Some((creds, expiry)) = cached.as_ref()
-            && SystemTime::now() + REFRESH_MARGIN < *expiry
-        {
-            return Ok(creds.clone());
-        }
-        let fresh = self.assume(client).await?;
-        *cached = Some(fresh.clone());
-        Ok(fresh.0)
+        self.cache.get(|| self.assume(client)).await
     }
 
     async fn assume(
@@ -89,13 +117,8 @@ impl RoleProvider {
         );
         *request.body_mut() = Some(body.into());
         *request.timeout_mut() = Some(STS_TIMEOUT);
-        sign_request(
-            &mut request,
-            &self.base,
-            &self.region,
-            "sts",
-            SystemTime::now(),
-        )?;
+        let base = self.base.get().await?;
+        sign_request(&mut request, &base, &self.region, "sts", SystemTime::now())?;
         let response = send(client, request, STS_TIMEOUT).await?;
         let status = response.status().as_u16();
         let text = response
