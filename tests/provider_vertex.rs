@@ -4,7 +4,10 @@
 //! (the JWT assertion decoded and its RS256 signature verified with the test public key), one
 //! token for many calls, refresh of short-lived tokens, the URL and body of each model family
 //! (Gemini, Claude, MaaS), the unified answers on MLflow REST, OpenAI REST and gRPC, errors
-//! and MLflow's 501s.
+//! and MLflow's 501s. Application Default Credentials from the GCE metadata server (played by a
+//! second local server that `GCE_METADATA_HOST` names) need environment variables, which a test
+//! cannot set in its own process: the gateway runs in a child process of this test binary, and
+//! the start-up failure without any credential is checked on the `llm-gateway` binary itself.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -707,4 +710,195 @@ async fn grpc_chat_stream_and_embeddings() {
         .into_inner();
     assert_eq!(resp.provider, "vertex_ai");
     token_then_call(&env.up, G_EMBED);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Application Default Credentials from the GCE metadata server (child processes)
+
+const METADATA_TOKEN: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+
+/// `(method, path, Metadata-Flavor request header)` of a request to the metadata server.
+type MetadataRequest = (String, String, Option<String>);
+
+/// A recording GCE metadata server: `/` and the token path answer with `Metadata-Flavor: Google`.
+#[derive(Clone)]
+struct MetadataServer {
+    host: String,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<MetadataRequest>>>,
+}
+
+async fn start_metadata(token: Value) -> MetadataServer {
+    let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = log.clone();
+        let token = token.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let flavor = req
+                .headers()
+                .get("metadata-flavor")
+                .map(|v| v.to_str().unwrap().to_owned());
+            log.lock()
+                .unwrap()
+                .push((req.method().to_string(), path.clone(), flavor));
+            let body = if path == METADATA_TOKEN {
+                token.to_string()
+            } else {
+                "computeMetadata/\n".to_owned()
+            };
+            axum::response::Response::builder()
+                .header("metadata-flavor", "Google")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    MetadataServer {
+        host: addr.to_string(),
+        requests,
+    }
+}
+
+/// The Google ADC variables, cleared so the metadata server is the only source left (`HOME`
+/// points at an empty directory, so there is no gcloud file either).
+const ADC_VARS: [&str; 3] = [
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "CLOUDSDK_CONFIG",
+    "GCE_METADATA_HOST",
+];
+
+/// Re-runs `test` in a child process of this test binary with `env` set (off the runtime, which
+/// keeps serving the mocks meanwhile).
+async fn run_child(test: &'static str, env: Vec<(&'static str, String)>) {
+    tokio::task::spawn_blocking(move || {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([test, "--exact", "--ignored", "--nocapture"]);
+        for var in ADC_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.envs(env);
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "child {test} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// Runs `child_metadata` against a metadata server handing out `token`; returns the metadata
+/// server's requests and the Vertex API's.
+async fn metadata_run(token: Value) -> (Vec<MetadataRequest>, Vec<Recorded>) {
+    let metadata = start_metadata(token).await;
+    let up = Upstream::start().await;
+    up.on(G_GENERATE, json_up(200, GEMINI_UP));
+    let home = tempfile::tempdir().unwrap();
+    run_child(
+        "child_metadata",
+        vec![
+            ("GCE_METADATA_HOST", metadata.host.clone()),
+            ("HOME", home.path().to_str().unwrap().to_owned()),
+            ("VERTEX_TEST_API_BASE", up.base.clone()),
+        ],
+    )
+    .await;
+    let requests = metadata.requests.lock().unwrap().clone();
+    (requests, up.take())
+}
+
+fn metadata_request(path: &str) -> MetadataRequest {
+    ("GET".to_owned(), path.to_owned(), Some("Google".to_owned()))
+}
+
+#[tokio::test]
+async fn metadata_server_token_serves_every_call() {
+    let (metadata, api) = metadata_run(serde_json::from_str(TOKEN_UP).unwrap()).await;
+    // The start-up probe, then exactly one token request for the three calls.
+    assert_eq!(
+        metadata,
+        vec![metadata_request("/"), metadata_request(METADATA_TOKEN)]
+    );
+    assert_eq!(api.len(), 3, "{api:?}");
+    for call in &api {
+        assert_api_call(call, G_GENERATE);
+    }
+}
+
+#[tokio::test]
+async fn short_lived_metadata_tokens_are_fetched_again() {
+    // 60 s is inside the refresh margin: every call fetches a fresh token (the clock-driven
+    // refresh schedule is unit-tested in `providers::vertex::auth`).
+    let (metadata, api) = metadata_run(
+        json!({"access_token": "ya29.test-access-token-1", "expires_in": 60, "token_type": "Bearer"}),
+    )
+    .await;
+    assert_eq!(
+        metadata,
+        vec![
+            metadata_request("/"),
+            metadata_request(METADATA_TOKEN),
+            metadata_request(METADATA_TOKEN),
+            metadata_request(METADATA_TOKEN),
+        ]
+    );
+    assert_eq!(api.len(), 3, "{api:?}");
+}
+
+#[tokio::test]
+#[ignore = "run by the metadata_server tests in a child process"]
+async fn child_metadata() {
+    let base = std::env::var("VERTEX_TEST_API_BASE").unwrap();
+    let yaml = format!(
+        "endpoints:\n  - name: v-gemini\n    endpoint_type: llm/v1/chat\n    model:\n      provider: vertex_ai\n      name: gemini-2.0-flash\n      config: {{vertex_project: my-proj, vertex_location: us-central1, vertex_api_base: \"{base}\"}}\n"
+    );
+    let gw = TestGateway::start(&yaml).await;
+    for _ in 0..3 {
+        let r = gw.post("/gateway/v-gemini/invocations", HI).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+}
+
+#[test]
+fn without_any_credential_the_gateway_refuses_to_start_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vertex.yaml");
+    std::fs::write(
+        &config,
+        "endpoints:\n  - name: v-gemini\n    endpoint_type: llm/v1/chat\n    model:\n      provider: vertex_ai\n      name: gemini-2.0-flash\n      config: {vertex_project: my-proj}\n",
+    )
+    .unwrap();
+    // A local port where nothing listens stands for a machine off Google Cloud.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
+    cmd.args(["start", "--port", "0", "--config-path"])
+        .arg(&config);
+    for var in ADC_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("GCE_METADATA_HOST", &closed)
+        .env("HOME", dir.path());
+    let started = std::time::Instant::now();
+    let out = cmd.output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let home = dir.path().to_str().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "endpoint 'v-gemini': vertex_ai found no Google Cloud credentials: `vertex_credentials` is not set, GOOGLE_APPLICATION_CREDENTIALS is not set, there is no gcloud application-default file at '{home}/.config/gcloud/application_default_credentials.json', no GCE metadata server answered at {closed} ({closed}: could not connect). Set `vertex_credentials`"
+        )),
+        "{stderr}"
+    );
 }

@@ -4,11 +4,15 @@
 //! * Where the credential comes from ([`Credentials::load`]): `vertex_credentials` (the key
 //!   file's JSON text, or a path to it, as MLflow accepts), else Application Default
 //!   Credentials: the file named by `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's
-//!   `application_default_credentials.json`. The GCE/GKE metadata server is not consulted; a
-//!   missing credential is a start-up error that names every place tried.
+//!   `application_default_credentials.json`, else — last, as google-auth does — the GCE/GKE
+//!   metadata server (`metadata.google.internal` or 169.254.169.254; `GCE_METADATA_HOST`
+//!   overrides the host). The metadata server is probed once at start-up (1 s to connect, 2 s in
+//!   all, both addresses at once), so a machine without one fails to start within seconds; the
+//!   start-up error names every place tried.
 //! * How a token is obtained: a service account signs an RS256 JWT assertion (ring, PKCS#8 key
 //!   from the file) and exchanges it at the key's `token_uri`; an authorized-user file trades
-//!   its refresh token there instead.
+//!   its refresh token there instead; on Google Cloud the metadata server hands out the attached
+//!   service account's token (`GET .../service-accounts/default/token`, `Metadata-Flavor: Google`).
 //! * How it is kept ([`TokenSource`]): one cached token for the endpoint, used by every request
 //!   until it is within [`REFRESH_MARGIN`] of expiry; then exactly one request refreshes it while
 //!   concurrent ones wait for that result instead of stampeding the token endpoint. A failed
@@ -38,6 +42,16 @@ pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 /// Lifetime asked for in the assertion (Google's maximum).
 const ASSERTION_LIFETIME_SECS: u64 = 3600;
+/// The metadata server's name (google-auth's default `GCE_METADATA_HOST`).
+pub const METADATA_HOST: &str = "metadata.google.internal";
+/// Its link-local address, which google-auth's availability check uses; probed alongside the
+/// name so a machine whose resolver lacks `metadata.google.internal` still finds it.
+pub const METADATA_IP: &str = "169.254.169.254";
+/// Where the attached service account's access token is served.
+pub const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
+/// The start-up probe's limits: short, since off Google Cloud nothing answers at all.
+const PROBE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A loaded credential, ready to mint tokens.
 pub enum Credentials {
@@ -55,6 +69,12 @@ pub enum Credentials {
         refresh_token: Secret,
         token_uri: reqwest::Url,
     },
+    /// The GCE/GKE metadata server: the attached service account's tokens, no key of our own.
+    Metadata {
+        token_uri: reqwest::Url,
+        /// Proxy-free (a proxy cannot reach a link-local server), unlike the shared client.
+        client: reqwest::Client,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -68,6 +88,7 @@ impl std::fmt::Debug for Credentials {
             Credentials::AuthorizedUser { token_uri, .. } => {
                 write!(f, "AuthorizedUser({token_uri})")
             }
+            Credentials::Metadata { token_uri, .. } => write!(f, "Metadata({token_uri})"),
         }
     }
 }
@@ -114,10 +135,26 @@ impl Credentials {
                 "there is no gcloud application-default file at '{path}'"
             ));
         }
+        let hosts = match env("GCE_METADATA_HOST").filter(|h| !h.is_empty()) {
+            Some(host) => vec![host],
+            None => vec![METADATA_HOST.to_owned(), METADATA_IP.to_owned()],
+        };
+        match probe_metadata(hosts) {
+            Ok(host) => return Self::metadata(&host),
+            Err(why) => tried.push(why),
+        }
         Err(format!(
-            "vertex_ai found no Google Cloud credentials: {}; the GCE/GKE metadata server is not supported. Set `vertex_credentials` to a service-account key (JSON text or a path) or point GOOGLE_APPLICATION_CREDENTIALS at one.",
+            "vertex_ai found no Google Cloud credentials: {}. Set `vertex_credentials` to a service-account key (JSON text or a path), point GOOGLE_APPLICATION_CREDENTIALS at one, or run on Google Cloud with a service account attached.",
             tried.join(", ")
         ))
+    }
+
+    /// The metadata server at `host` (`name` or `name:port`), known to answer.
+    pub fn metadata(host: &str) -> Result<Credentials, String> {
+        let token_uri = metadata_url(host, METADATA_TOKEN_PATH)?;
+        let client = metadata_client(None)
+            .map_err(|e| format!("could not build the metadata-server HTTP client: {e}"))?;
+        Ok(Credentials::Metadata { token_uri, client })
     }
 
     /// Parses a credential file's JSON. Messages never quote the content (it holds the key).
@@ -159,8 +196,40 @@ impl Credentials {
     fn token_uri(&self) -> &reqwest::Url {
         match self {
             Credentials::ServiceAccount { token_uri, .. }
-            | Credentials::AuthorizedUser { token_uri, .. } => token_uri,
+            | Credentials::AuthorizedUser { token_uri, .. }
+            | Credentials::Metadata { token_uri, .. } => token_uri,
         }
+    }
+
+    /// The token request, at wall-clock time `now_unix`: a form POST to the token endpoint, or
+    /// the metadata server's GET. Sent with `shared` unless the credential has its own client.
+    fn token_request<'a>(
+        &'a self,
+        shared: &'a reqwest::Client,
+        now_unix: u64,
+        timeout: Duration,
+    ) -> Result<(&'a reqwest::Client, reqwest::Request), GatewayError> {
+        let (client, mut request) = match self {
+            Credentials::Metadata { token_uri, client } => {
+                let mut request = reqwest::Request::new(reqwest::Method::GET, token_uri.clone());
+                request
+                    .headers_mut()
+                    .insert(METADATA_FLAVOR, HeaderValue::from_static("Google"));
+                (client, request)
+            }
+            _ => {
+                let mut request =
+                    reqwest::Request::new(reqwest::Method::POST, self.token_uri().clone());
+                request.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                *request.body_mut() = Some(self.token_request_body(now_unix)?.into());
+                (shared, request)
+            }
+        };
+        *request.timeout_mut() = Some(timeout);
+        Ok((client, request))
     }
 
     /// The form body of the token request, at wall-clock time `now_unix`.
@@ -196,7 +265,106 @@ impl Credentials {
                 form_encode(client_secret.expose()),
                 form_encode(refresh_token.expose())
             )),
+            Credentials::Metadata { .. } => Err(GatewayError::Internal(
+                "the metadata server's token request has no body".into(),
+            )),
         }
+    }
+}
+
+/// The header the metadata server requires on requests and sets on its answers.
+const METADATA_FLAVOR: &str = "metadata-flavor";
+
+fn metadata_url(host: &str, path: &str) -> Result<reqwest::Url, String> {
+    reqwest::Url::parse(&format!("http://{host}{path}"))
+        .map_err(|e| format!("the metadata server host '{host}' is not usable in a URL: {e}"))
+}
+
+/// A client for the metadata server: plain HTTP, never through a proxy, no redirects.
+fn metadata_client(probe: Option<Duration>) -> Result<reqwest::Client, reqwest::Error> {
+    crate::providers::http::install_crypto_provider();
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("llm-gateway/", env!("CARGO_PKG_VERSION")));
+    if let Some(total) = probe {
+        // The probe's runtime ends with it: keep no pooled connection bound to it.
+        builder = builder
+            .connect_timeout(PROBE_CONNECT_TIMEOUT)
+            .timeout(total)
+            .pool_max_idle_per_host(0);
+    }
+    builder.build()
+}
+
+/// Asks each host at once whether it is a metadata server (`GET http://{host}/` with
+/// `Metadata-Flavor: Google`, answered 200 with that header, google-auth's check) and returns
+/// the first host, in the given order of preference, that is; else why none was. Start-up code
+/// is synchronous, so this runs on its own thread and runtime (no tokio worker is blocked, and
+/// it works inside or outside one).
+fn probe_metadata(hosts: Vec<String>) -> Result<String, String> {
+    let shown = hosts.join(" or ");
+    let outcome = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("could not start its runtime: {e}"))?;
+        let client = metadata_client(Some(PROBE_TIMEOUT))
+            .map_err(|e| format!("could not build its HTTP client: {e}"))?;
+        let answers = runtime.block_on(futures::future::join_all(
+            hosts.iter().map(|host| probe_host(&client, host)),
+        ));
+        // A name lookup still running on a blocking thread must not hold start-up.
+        runtime.shutdown_background();
+        let mut why = Vec::new();
+        for (host, answer) in hosts.iter().zip(answers) {
+            match answer {
+                Ok(()) => return Ok(host.clone()),
+                Err(e) => why.push(format!("{host}: {e}")),
+            }
+        }
+        Err(why.join("; "))
+    })
+    .join()
+    .unwrap_or_else(|_| Err("the probe failed".to_owned()));
+    outcome.map_err(|why| format!("no GCE metadata server answered at {shown} ({why})"))
+}
+
+async fn probe_host(client: &reqwest::Client, host: &str) -> Result<(), String> {
+    let url = metadata_url(host, "/")?;
+    let response = client
+        .get(url)
+        .header(METADATA_FLAVOR, "Google")
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() && e.is_connect() {
+                format!("no connection within {} s", PROBE_CONNECT_TIMEOUT.as_secs())
+            } else if e.is_timeout() {
+                format!("no answer within {} s", PROBE_TIMEOUT.as_secs())
+            } else if e.is_connect() {
+                "could not connect".to_owned()
+            } else {
+                "the connection failed".to_owned()
+            }
+        })?;
+    let status = response.status();
+    let google = response
+        .headers()
+        .get(METADATA_FLAVOR)
+        .is_some_and(|v| v.as_bytes() == b"Google");
+    if status.is_success() && google {
+        Ok(())
+    } else {
+        Err(format!(
+            "HTTP {} {}",
+            status.as_u16(),
+            if google {
+                "from a metadata server"
+            } else {
+                "without `Metadata-Flavor: Google`"
+            }
+        ))
     }
 }
 
@@ -348,28 +516,21 @@ impl TokenSource {
         let now_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let body = self.credentials.token_request_body(now_unix)?;
+        let (client, request) = self
+            .credentials
+            .token_request(&self.client, now_unix, timeout)?;
         let uri = self.credentials.token_uri();
-        let mut request = reqwest::Request::new(reqwest::Method::POST, uri.clone());
-        request.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        );
-        *request.body_mut() = Some(body.into());
-        *request.timeout_mut() = Some(timeout);
         let failed = |why: String| {
             GatewayError::UpstreamBadResponse(format!(
                 "Could not obtain a Google Cloud access token from {uri}: {why}"
             ))
         };
-        let response = send(&self.client, request, timeout)
-            .await
-            .map_err(|e| match e {
-                GatewayError::UpstreamTimeout(m) => {
-                    GatewayError::UpstreamTimeout(format!("Google token endpoint {uri}: {m}"))
-                }
-                other => failed(other.to_string()),
-            })?;
+        let response = send(client, request, timeout).await.map_err(|e| match e {
+            GatewayError::UpstreamTimeout(m) => {
+                GatewayError::UpstreamTimeout(format!("Google token endpoint {uri}: {m}"))
+            }
+            other => failed(other.to_string()),
+        })?;
         let status = response.status();
         let bytes = response
             .bytes()

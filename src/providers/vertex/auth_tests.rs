@@ -129,11 +129,18 @@ fn credentials_come_from_text_a_path_or_adc() {
     );
     assert!(!format!("{user:?}").contains("d-secret"));
 
-    // Nothing anywhere: every place tried is named.
+    // Nothing anywhere (the metadata host is a closed local port): every place tried is named.
     let home = dir.path().join("empty-home");
     let home = home.to_str().unwrap().to_owned();
-    let env = |k: &str| (k == "HOME").then(|| home.clone());
+    let metadata = closed_port();
+    let env = |k: &str| match k {
+        "HOME" => Some(home.clone()),
+        "GCE_METADATA_HOST" => Some(metadata.clone()),
+        _ => None,
+    };
+    let started = std::time::Instant::now();
     let err = Credentials::load(None, &env).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(3));
     assert!(err.contains("`vertex_credentials` is not set"), "{err}");
     assert!(
         err.contains("GOOGLE_APPLICATION_CREDENTIALS is not set"),
@@ -145,7 +152,21 @@ fn credentials_come_from_text_a_path_or_adc() {
         )),
         "{err}"
     );
-    assert!(err.contains("metadata server is not supported"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "no GCE metadata server answered at {metadata} ({metadata}: could not connect)"
+        )),
+        "{err}"
+    );
+    assert!(err.ends_with("or run on Google Cloud with a service account attached."));
+}
+
+/// `127.0.0.1:{port}` where nothing listens.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr.to_string()
 }
 
 #[test]
@@ -336,6 +357,200 @@ async fn token_endpoint_failures_are_gateway_errors() {
     assert!(
         err.to_string()
             .starts_with("Could not obtain a Google Cloud access token from http://127.0.0.1:9/token: Could not connect"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The GCE metadata server, played on 127.0.0.1 (its own thread and runtime, because start-up's
+// probe blocks the thread that calls it)
+
+#[derive(Default)]
+struct MetadataServer {
+    /// Token answers in order; the last one repeats.
+    tokens: Vec<(u16, String)>,
+    /// `(method, path, Metadata-Flavor header)` of every request.
+    requests: Vec<(String, String, Option<String>)>,
+    /// Whether answers carry `Metadata-Flavor: Google` (a real metadata server's do).
+    google: bool,
+}
+
+type Metadata = Arc<Mutex<MetadataServer>>;
+
+async fn metadata_endpoint(
+    axum::extract::State(shared): axum::extract::State<Metadata>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    let flavor = request
+        .headers()
+        .get("metadata-flavor")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let token = path == METADATA_TOKEN_PATH;
+    if token {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let (status, text, google) = {
+        let mut s = shared.lock().unwrap();
+        s.requests
+            .push((request.method().to_string(), path.clone(), flavor));
+        let n = s
+            .requests
+            .iter()
+            .filter(|r| r.1 == METADATA_TOKEN_PATH)
+            .count();
+        let (status, text) = match (token, n) {
+            (true, n) => s.tokens[(n - 1).min(s.tokens.len() - 1)].clone(),
+            (false, _) => (200, "computeMetadata/\n".to_owned()),
+        };
+        (status, text, s.google)
+    };
+    let mut response = axum::response::Response::builder().status(status);
+    if google {
+        response = response.header("metadata-flavor", "Google");
+    }
+    response.body(axum::body::Body::from(text)).unwrap()
+}
+
+/// Starts the server; returns its `host:port` (what `GCE_METADATA_HOST` names).
+fn start_metadata_server(tokens: Vec<(u16, String)>, google: bool) -> (String, Metadata) {
+    let shared: Metadata = Arc::new(Mutex::new(MetadataServer {
+        tokens,
+        requests: Vec::new(),
+        google,
+    }));
+    let app = axum::Router::new()
+        .fallback(metadata_endpoint)
+        .with_state(shared.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    (addr.to_string(), shared)
+}
+
+fn metadata_env(host: &str) -> impl Fn(&str) -> Option<String> {
+    let host = host.to_owned();
+    move |k: &str| (k == "GCE_METADATA_HOST").then(|| host.clone())
+}
+
+#[test]
+fn the_metadata_server_is_the_last_adc_source() {
+    let (host, shared) = start_metadata_server(vec![token(1, 3599)], true);
+    let creds = Credentials::load(None, &metadata_env(&host)).unwrap();
+    assert_eq!(
+        format!("{creds:?}"),
+        format!(
+            "Metadata(http://{host}/computeMetadata/v1/instance/service-accounts/default/token)"
+        )
+    );
+    // The probe: one GET of the root, with the header.
+    assert_eq!(
+        shared.lock().unwrap().requests,
+        vec![("GET".to_owned(), "/".to_owned(), Some("Google".to_owned()))]
+    );
+    assert!(matches!(
+        creds.token_request_body(0),
+        Err(GatewayError::Internal(_))
+    ));
+}
+
+#[test]
+fn a_server_without_the_metadata_flavor_is_not_the_metadata_server() {
+    let (host, _shared) = start_metadata_server(vec![token(1, 3599)], false);
+    let err = Credentials::load(None, &metadata_env(&host)).unwrap_err();
+    assert!(
+        err.contains(&format!(
+            "no GCE metadata server answered at {host} ({host}: HTTP 200 without `Metadata-Flavor: Google`)"
+        )),
+        "{err}"
+    );
+    // A configured credential or GOOGLE_APPLICATION_CREDENTIALS never reaches the probe.
+    let (host, shared) = start_metadata_server(vec![token(1, 3599)], true);
+    let c = Credentials::load(
+        Some(&Secret::new(key_json("http://t/"))),
+        &metadata_env(&host),
+    );
+    assert!(matches!(c, Ok(Credentials::ServiceAccount { .. })));
+    assert!(shared.lock().unwrap().requests.is_empty());
+}
+
+fn metadata_source(tokens: Vec<(u16, String)>) -> (TokenSource, Metadata, Arc<AtomicU64>) {
+    let (host, shared) = start_metadata_server(tokens, true);
+    let creds = Credentials::metadata(&host).unwrap();
+    let (clock, offset) = manual_clock();
+    let client = crate::providers::http::build_client(Duration::from_secs(2)).unwrap();
+    (
+        TokenSource::with_clock(client, creds, clock),
+        shared,
+        offset,
+    )
+}
+
+fn token_requests(shared: &Metadata) -> Vec<(String, String, Option<String>)> {
+    shared.lock().unwrap().requests.clone()
+}
+
+#[tokio::test]
+async fn metadata_tokens_are_cached_and_refreshed_before_expiry() {
+    let (src, shared, clock) = metadata_source(vec![token(1, 3599), token(2, 1800)]);
+    let src = Arc::new(src);
+    // Concurrent first calls share one token request.
+    let calls = (0..8).map(|_| {
+        let src = src.clone();
+        tokio::spawn(async move { src.authorization(T).await })
+    });
+    for r in futures::future::join_all(calls).await {
+        let h = r.unwrap().unwrap();
+        assert_eq!(h, "Bearer ya29.token-1");
+        assert!(h.is_sensitive());
+    }
+    let get_token = (
+        "GET".to_owned(),
+        METADATA_TOKEN_PATH.to_owned(),
+        Some("Google".to_owned()),
+    );
+    assert_eq!(token_requests(&shared), vec![get_token.clone()]);
+    // Just before the margin: still the cached token.
+    clock.store(3599 - 300 - 1, Ordering::SeqCst);
+    assert_eq!(src.authorization(T).await.unwrap(), "Bearer ya29.token-1");
+    assert_eq!(token_requests(&shared).len(), 1);
+    // Inside the margin: one refresh, then that token is reused until its own margin.
+    clock.store(3599 - 300, Ordering::SeqCst);
+    assert_eq!(src.authorization(T).await.unwrap(), "Bearer ya29.token-2");
+    clock.store(3599 - 300 + 1800 - 300 - 1, Ordering::SeqCst);
+    assert_eq!(src.authorization(T).await.unwrap(), "Bearer ya29.token-2");
+    assert_eq!(
+        token_requests(&shared),
+        vec![get_token.clone(), get_token.clone()]
+    );
+    // Past its expiry: fetched again (the last scripted answer repeats).
+    clock.store(3599 - 300 + 1800, Ordering::SeqCst);
+    assert_eq!(src.authorization(T).await.unwrap(), "Bearer ya29.token-2");
+    assert_eq!(token_requests(&shared).len(), 3);
+}
+
+#[tokio::test]
+async fn metadata_token_failures_are_gateway_errors() {
+    let (src, _shared, _clock) = metadata_source(vec![(
+        404,
+        "Not Found: service account 'default' is not attached".to_owned(),
+    )]);
+    let err = src.authorization(T).await.unwrap_err();
+    assert_eq!(err.http_status(), 502);
+    assert!(
+        err.to_string().ends_with(
+            "/computeMetadata/v1/instance/service-accounts/default/token: HTTP 404: Not Found: service account 'default' is not attached"
+        ),
         "{err}"
     );
 }

@@ -50,7 +50,8 @@ pub struct VertexAi {
 
 impl VertexAi {
     /// Builds the endpoint, finding its credential in the process environment if none is
-    /// configured (Application Default Credentials).
+    /// configured (Application Default Credentials; the last source, the GCE metadata server,
+    /// is probed here, which can take up to 2 s where there is none).
     pub fn new(
         client: reqwest::Client,
         model: Option<&str>,
