@@ -55,6 +55,11 @@ impl TogetherAi {
         })
     }
 
+    /// The model to send: the client's override, else the configured one.
+    fn upstream_model<'a>(&'a self, requested: Option<&'a str>) -> Option<&'a str> {
+        requested.or(self.model.as_deref())
+    }
+
     fn model_name(&self) -> &str {
         self.model.as_deref().unwrap_or_default()
     }
@@ -101,7 +106,7 @@ impl Upstream for TogetherAi {
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
         let body = convert::chat_body(
             req,
-            req.model.as_deref().or(self.model.as_deref()),
+            self.upstream_model(req.model.as_deref()),
             renamed.as_ref(),
             false,
         );
@@ -119,7 +124,7 @@ impl Upstream for TogetherAi {
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
         let body = convert::chat_body(
             req,
-            req.model.as_deref().or(self.model.as_deref()),
+            self.upstream_model(req.model.as_deref()),
             renamed.as_ref(),
             true,
         );
@@ -141,7 +146,7 @@ impl Upstream for TogetherAi {
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
         let body = convert::completion_body(
             req,
-            req.model.as_deref().or(self.model.as_deref()),
+            self.upstream_model(req.model.as_deref()),
             renamed.as_ref(),
             false,
         );
@@ -164,7 +169,7 @@ impl Upstream for TogetherAi {
         let renamed = convert::extra_params(req.extra_params.as_ref())?;
         let body = convert::completion_body(
             req,
-            req.model.as_deref().or(self.model.as_deref()),
+            self.upstream_model(req.model.as_deref()),
             renamed.as_ref(),
             true,
         );
@@ -182,10 +187,10 @@ impl Upstream for TogetherAi {
         req: &pb::EmbedRequest,
         timeout: Duration,
     ) -> Result<pb::EmbedResponse, GatewayError> {
-        // MLflow sends the client's payload without a model, expecting the client to name one;
-        // a client cannot (`model` is refused on invocation routes), so the configured model is sent.
+        // MLflow sends only what the client sent here (no model unless the client named one);
+        // the configured model is the better default when the client names none.
         let ctx = oai_convert::BodyContext {
-            model: req.model.as_deref().or(self.model.as_deref()),
+            model: self.upstream_model(req.model.as_deref()),
         };
         let body = encode_json(&oai_convert::embeddings_body(req, ctx))?;
         let request = self.request(&self.embeddings_url, body, timeout);
