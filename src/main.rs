@@ -61,6 +61,9 @@ struct StartArgs {
         default_value_t = 300.0
     )]
     route_timeout_seconds: f64,
+    /// On SIGTERM/SIGINT, how long in-flight requests and streams may take to finish, in seconds.
+    #[arg(long, env = "LLM_GATEWAY_SHUTDOWN_GRACE_SECONDS", default_value_t = server::DEFAULT_SHUTDOWN_GRACE.as_secs_f64())]
+    shutdown_grace_seconds: f64,
     /// Largest accepted request body (REST) or message (gRPC), in bytes.
     #[arg(long, env = "LLM_GATEWAY_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
@@ -129,6 +132,10 @@ fn start(args: StartArgs) -> ExitCode {
         eprintln!("error: the route timeout must be a positive number of seconds");
         return ExitCode::from(2);
     }
+    if !(args.shutdown_grace_seconds.is_finite() && args.shutdown_grace_seconds >= 0.0) {
+        eprintln!("error: the shutdown grace must be zero or a positive number of seconds");
+        return ExitCode::from(2);
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = args.workers {
@@ -175,7 +182,8 @@ async fn run(args: StartArgs, cfg: config::GatewayConfig) -> ExitCode {
         cfg.routes.len()
     );
     let app = server::app(gateway, args.max_body_bytes);
-    match server::serve(listener, app, server::shutdown_signal()).await {
+    let grace = Duration::from_secs_f64(args.shutdown_grace_seconds);
+    match server::serve(listener, app, server::shutdown_signal(), grace).await {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

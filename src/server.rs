@@ -6,10 +6,13 @@
 //! 2. everything else goes to the REST router (MLflow and OpenAI facades, with its JSON 404).
 //!
 //! gRPC and grpc-web share URL paths, so the path alone cannot decide. Shutdown is graceful:
-//! on the signal the listener closes, in-flight requests and streams finish, then `serve` returns.
+//! on the signal the listener closes and in-flight requests and streams may finish, up to a
+//! drain deadline after which the remaining connections are closed and `serve` returns.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
@@ -20,6 +23,9 @@ use tower::ServiceExt;
 use crate::grpc::GrpcApi;
 use crate::rest::{self, RestState};
 use crate::service::Gateway;
+
+/// Default drain deadline on shutdown.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Default request-body limit: 16 MiB.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024 * 1024;
@@ -55,22 +61,43 @@ pub fn app(gateway: Gateway, body_limit: usize) -> Router {
     Router::new().fallback_service(dispatch)
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and drains
+/// in-flight requests and streams for at most `grace`; whatever is still open then is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let listener = listener.tap_io(|tcp| {
         // Small request/response exchanges: send each write at once.
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let signal = draining.clone();
+    let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // A stored permit: the deadline below starts even if it is not awaited yet.
+        signal.notify_one();
+    })
+    .into_future();
+    tokio::select! {
+        result = server => result,
+        () = async {
+            draining.notified().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(
+                "shutdown: requests still in flight after {:.1}s; closing them",
+                grace.as_secs_f64()
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -171,3 +171,103 @@ fn start_serves_and_stops_on_sigterm() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "exit status after SIGTERM: {status}");
 }
+
+/// Starts `llm-gateway start` on `config` with `extra` flags; returns it and its address.
+fn spawn_gateway(config: &std::path::Path, extra: &[&str]) -> (KillOnDrop, String) {
+    let child = Command::new(BIN)
+        .args([
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--config-path",
+        ])
+        .arg(config)
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stderr = child.0.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gateway exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+/// A slow, streaming mock endpoint: one word per chunk, `delay_ms` before each.
+fn slow_stream_config(dir: &tempfile::TempDir, words: usize, delay_ms: u64) -> std::path::PathBuf {
+    let response = vec!["word"; words].join(" ");
+    write(
+        dir,
+        "slow.yaml",
+        &format!(
+            "endpoints:\n  - name: chat\n    endpoint_type: llm/v1/chat\n    model: {{provider: mock, name: m, config: {{response: \"{response}\", delay_ms: {delay_ms}}}}}\n"
+        ),
+    )
+}
+
+/// Opens a stream (its first event has arrived when this returns), sends SIGTERM, then reads
+/// the rest of the body; returns the body and whether the gateway exited successfully.
+fn stream_across_sigterm(mut child: KillOnDrop, addr: &str) -> (String, bool) {
+    llm_gateway::providers::http::install_crypto_provider();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .body(r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        // Headers are sent after the first upstream event: the request is in flight now.
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        // A body cut by the drain deadline reads as an error: nothing of it is returned.
+        let body = resp.text().await.unwrap_or_default();
+        let status = child.0.wait().unwrap();
+        (body, status.success())
+    })
+}
+
+#[test]
+fn sigterm_lets_open_streams_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slow_stream_config(&dir, 4, 150);
+    let (child, addr) = spawn_gateway(&config, &[]);
+    let (body, exited_ok) = stream_across_sigterm(child, &addr);
+    assert!(
+        body.ends_with("data: [DONE]\n\n"),
+        "stream was cut: {body:?}"
+    );
+    assert!(body.contains("word"), "{body}");
+    assert!(exited_ok);
+}
+
+#[test]
+fn sigterm_drain_is_bounded_by_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    // About 24 s of stream against a 0.3 s grace period.
+    let config = slow_stream_config(&dir, 60, 400);
+    let (child, addr) = spawn_gateway(&config, &["--shutdown-grace-seconds", "0.3"]);
+    let (body, exited_ok) = stream_across_sigterm(child, &addr);
+    assert!(!body.contains("[DONE]"), "{body}");
+    assert!(
+        exited_ok,
+        "the gateway must exit 0 after the drain deadline"
+    );
+}

@@ -163,9 +163,14 @@ impl TestGateway {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = server::app(gateway, body_limit);
         tokio::spawn(async move {
-            let _ = server::serve(listener, app, async move {
-                let _ = stopped.await;
-            })
+            let _ = server::serve(
+                listener,
+                app,
+                async move {
+                    let _ = stopped.await;
+                },
+                Duration::from_secs(5),
+            )
             .await;
         });
         TestGateway {
