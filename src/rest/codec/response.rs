@@ -252,14 +252,32 @@ impl Serialize for ToolCallJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.0;
         let mut m = s.serialize_map(None)?;
-        m.serialize_entry("id", &t.id)?;
-        m.serialize_entry("type", &t.r#type)?;
-        m.serialize_entry("function", &FunctionJson(t.function.as_ref()))?;
-        if let Some(sig) = &t.thought_signature {
-            m.serialize_entry("thought_signature", sig)?;
-        }
+        call_fields::<S>(
+            &mut m,
+            &t.id,
+            &t.r#type,
+            t.function.as_ref(),
+            t.thought_signature.as_ref(),
+        )?;
         m.end()
     }
+}
+
+/// The fields a tool call and a tool-call delta share, in MLflow's order.
+fn call_fields<S: Serializer>(
+    m: &mut S::SerializeMap,
+    id: &impl Serialize,
+    kind: &impl Serialize,
+    function: Option<&pb::FunctionCall>,
+    thought_signature: Option<&String>,
+) -> Result<(), S::Error> {
+    m.serialize_entry("id", id)?;
+    m.serialize_entry("type", kind)?;
+    m.serialize_entry("function", &FunctionJson(function))?;
+    if let Some(sig) = thought_signature {
+        m.serialize_entry("thought_signature", sig)?;
+    }
+    Ok(())
 }
 
 struct FunctionJson<'a>(Option<&'a pb::FunctionCall>);
@@ -417,12 +435,13 @@ impl Serialize for ToolCallDeltaJson<'_> {
         let t = self.0;
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("index", &t.index)?;
-        m.serialize_entry("id", &t.id)?;
-        m.serialize_entry("type", &t.r#type)?;
-        m.serialize_entry("function", &FunctionJson(t.function.as_ref()))?;
-        if let Some(sig) = &t.thought_signature {
-            m.serialize_entry("thought_signature", sig)?;
-        }
+        call_fields::<S>(
+            &mut m,
+            &t.id,
+            &t.r#type,
+            t.function.as_ref(),
+            t.thought_signature.as_ref(),
+        )?;
         m.end()
     }
 }
