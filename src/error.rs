@@ -20,6 +20,72 @@ pub enum Origin {
     Gateway,
 }
 
+/// A class of transient failure that retries, fallbacks and circuit breakers act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The upstream could not be reached (refused, reset, DNS, TLS): `connect_error`.
+    ConnectError,
+    /// The upstream did not answer in time: `timeout`.
+    Timeout,
+    /// The upstream answered 429: `rate_limited`.
+    RateLimited,
+    /// The upstream answered 5xx, or 2xx with an unusable body: `server_error`.
+    ServerError,
+}
+
+impl ErrorClass {
+    /// Every class, in config spelling order.
+    pub const ALL: [ErrorClass; 4] = [
+        ErrorClass::ConnectError,
+        ErrorClass::Timeout,
+        ErrorClass::RateLimited,
+        ErrorClass::ServerError,
+    ];
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::ConnectError => "connect_error",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ServerError => "server_error",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            ErrorClass::ConnectError => 1,
+            ErrorClass::Timeout => 2,
+            ErrorClass::RateLimited => 4,
+            ErrorClass::ServerError => 8,
+        }
+    }
+}
+
+/// A set of [`ErrorClass`]es.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ErrorClasses(u8);
+
+impl ErrorClasses {
+    /// Every class.
+    pub const ALL: ErrorClasses = ErrorClasses(15);
+
+    /// The set of `classes`.
+    pub fn of(classes: &[ErrorClass]) -> Self {
+        ErrorClasses(classes.iter().fold(0, |acc, c| acc | c.bit()))
+    }
+
+    /// Whether `class` is in the set.
+    pub fn contains(self, class: ErrorClass) -> bool {
+        self.0 & class.bit() != 0
+    }
+
+    /// Whether `err` belongs to a class of the set.
+    pub fn matches(self, err: &GatewayError) -> bool {
+        err.class().is_some_and(|c| self.contains(c))
+    }
+}
+
 /// One entry of a FastAPI/pydantic-style validation error list (`{"type","loc","msg","input","ctx"}`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
@@ -151,6 +217,15 @@ pub enum GatewayError {
     /// The upstream did not answer within the endpoint's timeout (504).
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// The gateway will not try now: every destination's circuit is open, or it is shedding
+    /// load (503, with a `Retry-After` when it knows when to come back).
+    #[error("{message}")]
+    Unavailable {
+        /// What is unavailable and why.
+        message: String,
+        /// Seconds until trying again can help.
+        retry_after_secs: Option<u64>,
+    },
     /// A bug or an unexpected state in the gateway (500).
     #[error("{0}")]
     Internal(String),
@@ -210,7 +285,7 @@ impl GatewayError {
             | GatewayError::UpstreamBadResponse(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_) => Origin::Upstream,
-            GatewayError::Internal(_) => Origin::Gateway,
+            GatewayError::Unavailable { .. } | GatewayError::Internal(_) => Origin::Gateway,
         }
     }
 
@@ -219,7 +294,7 @@ impl GatewayError {
         match self {
             GatewayError::Upstream { status, .. } => *status == 429 || *status >= 500,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => true,
-            GatewayError::RateLimited { .. } => true,
+            GatewayError::RateLimited { .. } | GatewayError::Unavailable { .. } => true,
             GatewayError::UpstreamBadResponse(_)
             | GatewayError::Validation(_)
             | GatewayError::Unprocessable(_)
@@ -228,6 +303,30 @@ impl GatewayError {
             | GatewayError::NotImplemented(_)
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::Internal(_) => false,
+        }
+    }
+
+    /// The transient-failure class of an upstream error, if it has one (client and gateway
+    /// errors have none: trying them again, anywhere, cannot help).
+    pub fn class(&self) -> Option<ErrorClass> {
+        match self {
+            GatewayError::Upstream { status: 429, .. } => Some(ErrorClass::RateLimited),
+            GatewayError::Upstream { status, .. } if *status >= 500 => {
+                Some(ErrorClass::ServerError)
+            }
+            GatewayError::UpstreamBadResponse(_) => Some(ErrorClass::ServerError),
+            GatewayError::UpstreamUnreachable(_) => Some(ErrorClass::ConnectError),
+            GatewayError::UpstreamTimeout(_) => Some(ErrorClass::Timeout),
+            GatewayError::Upstream { .. }
+            | GatewayError::Validation(_)
+            | GatewayError::Unprocessable(_)
+            | GatewayError::BadRequest(_)
+            | GatewayError::NotFound(_)
+            | GatewayError::NotImplemented(_)
+            | GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RateLimited { .. }
+            | GatewayError::Unavailable { .. }
+            | GatewayError::Internal(_) => None,
         }
     }
 
@@ -243,6 +342,7 @@ impl GatewayError {
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::UpstreamBadResponse(_) | GatewayError::UpstreamUnreachable(_) => 502,
             GatewayError::UpstreamTimeout(_) => 504,
+            GatewayError::Unavailable { .. } => 503,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -264,6 +364,7 @@ impl GatewayError {
                 Code::Unavailable
             }
             GatewayError::UpstreamTimeout(_) => Code::DeadlineExceeded,
+            GatewayError::Unavailable { .. } => Code::Unavailable,
             GatewayError::Internal(_) => Code::Internal,
         }
     }
@@ -285,7 +386,9 @@ impl GatewayError {
             | GatewayError::UpstreamUnreachable(m)
             | GatewayError::UpstreamTimeout(m)
             | GatewayError::Internal(m) => json!({ "detail": m }),
-            GatewayError::PayloadTooLarge { .. } => json!({ "detail": self.to_string() }),
+            GatewayError::PayloadTooLarge { .. } | GatewayError::Unavailable { .. } => {
+                json!({ "detail": self.to_string() })
+            }
         }
     }
 
@@ -296,6 +399,9 @@ impl GatewayError {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
             GatewayError::Upstream {
+                retry_after_secs, ..
+            }
+            | GatewayError::Unavailable {
                 retry_after_secs, ..
             } => *retry_after_secs,
             GatewayError::Validation(_)

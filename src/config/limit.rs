@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use crate::config::node::Node;
 use crate::config::reader::{Ctx, Obj, Res};
+use crate::config::resilience::positive_seconds;
 use crate::config::types::{Granularity, Limit, RenewalPeriod, Timeouts};
 
 /// MLflow's text (sic: the missing spaces are MLflow's).
 pub(crate) const LIMIT_PARSE_ERROR: &str = "Failed to parse the rate limit configuration.Please make sure limit.calls is a positive number andlimit.renewal_period is a right granularity";
 
 const LIMIT_KEYS: &[&str] = &["calls", "renewal_period", "key"];
-const TIMEOUT_KEYS: &[&str] = &["total_seconds", "connect_seconds"];
+const TIMEOUT_KEYS: &[&str] = &["total_seconds", "connect_seconds", "stream_idle_seconds"];
 
 /// Parses an endpoint's `limit` (null = no limit).
 ///
@@ -157,25 +158,16 @@ pub(crate) fn parse_timeouts(ctx: &Ctx<'_>, path: &str, node: &Node) -> Res<Time
         ctx,
         path,
         node,
-        "a mapping with 'total_seconds' and/or 'connect_seconds'",
+        "a mapping with 'total_seconds', 'connect_seconds' and/or 'stream_idle_seconds'",
     )?;
     obj.check_keys(ctx, TIMEOUT_KEYS)?;
     let seconds = |key: &str| -> Res<Option<Duration>> {
-        match obj.number_opt(ctx, key)? {
-            None => Ok(None),
-            Some((v, pos)) => match Duration::try_from_secs_f64(v) {
-                Ok(d) if v > 0.0 => Ok(Some(d)),
-                _ => Err(ctx.err(
-                    &obj.path_of(key),
-                    pos,
-                    format!("must be a positive number of seconds, got {v}"),
-                )),
-            },
-        }
+        positive_seconds(ctx, &obj.path_of(key), obj.number_opt(ctx, key)?)
     };
     Ok(Timeouts {
         total: seconds("total_seconds")?,
         connect: seconds("connect_seconds")?,
+        stream_idle: seconds("stream_idle_seconds")?,
     })
 }
 

@@ -19,8 +19,10 @@
 //! and ignores (`limit.key`) and deprecated providers (cohere, palm, mosaicml) load with a
 //! [`ConfigWarning`].
 //!
-//! Our extensions, all optional: `timeouts: {total_seconds, connect_seconds}` on an endpoint
-//! (positive seconds; absent = gateway default); base-URL overrides for providers MLflow
+//! Our extensions, all optional: `timeouts: {total_seconds, connect_seconds,
+//! stream_idle_seconds}` on an endpoint (positive seconds; absent = gateway default);
+//! `retries:` and `circuit_breaker:` on an endpoint, `routing_strategy: FALLBACK` and
+//! `fallback:` on a route (module `resilience`); base-URL overrides for providers MLflow
 //! hard-codes (`cohere_api_base`, `palm_api_base`, `ai21labs_api_base`, `mistral_api_base`,
 //! `togetherai_api_base`, `vertex_api_base`, `bedrock_api_base`); provider `mock` (offline;
 //! keys `response`, `delay_ms`, `embedding_dimensions`, `chunk_words`; `config` may be omitted).
@@ -36,6 +38,7 @@ pub(crate) mod node;
 mod provider_configs;
 mod providers;
 mod reader;
+mod resilience;
 mod secret;
 mod suggest;
 mod types;
@@ -49,10 +52,11 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigWarning};
 pub use secret::Secret;
 pub use types::{
-    AnthropicConfig, ApiKeyConfig, AwsAuth, BedrockConfig, Destination, Endpoint, EndpointType,
-    GatewayConfig, GeminiConfig, Granularity, HfTgiConfig, Limit, MlflowServingConfig, MockConfig,
-    Model, MosaicMlConfig, OpenAiApiType, OpenAiCompatibleConfig, OpenAiConfig, ProviderConfig,
-    ProviderKind, RenewalPeriod, RoutingStrategy, Timeouts, TrafficRoute, VertexAiConfig,
+    AnthropicConfig, ApiKeyConfig, AwsAuth, BedrockConfig, CircuitPolicy, Destination, Endpoint,
+    EndpointType, ErrorClass, ErrorClasses, FallbackPolicy, GatewayConfig, GeminiConfig,
+    Granularity, HfTgiConfig, Limit, MlflowServingConfig, MockConfig, Model, MosaicMlConfig,
+    OpenAiApiType, OpenAiCompatibleConfig, OpenAiConfig, ProviderConfig, ProviderKind,
+    RenewalPeriod, RetryPolicy, RoutingStrategy, Timeouts, TrafficRoute, VertexAiConfig,
 };
 
 /// A successfully loaded configuration and the warnings to log about it.

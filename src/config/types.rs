@@ -49,9 +49,13 @@ pub struct Endpoint {
     pub model: Model,
     /// `limit`, if any.
     pub limit: Option<Limit>,
-    /// Our extension `timeouts: {total_seconds, connect_seconds}`; `None`s mean the gateway
-    /// defaults.
+    /// Our extension `timeouts: {total_seconds, connect_seconds, stream_idle_seconds}`;
+    /// `None`s mean the gateway defaults.
     pub timeouts: Timeouts,
+    /// Our extension `retries:`; `None` = one attempt (as MLflow).
+    pub retries: Option<RetryPolicy>,
+    /// Our extension `circuit_breaker:`; `None` = never skipped.
+    pub circuit_breaker: Option<CircuitPolicy>,
 }
 
 /// MLflow's `EndpointType`.
@@ -485,7 +489,44 @@ pub struct Timeouts {
     pub total: Option<Duration>,
     /// `connect_seconds`: TCP/TLS connect.
     pub connect: Option<Duration>,
+    /// `stream_idle_seconds`: longest wait for the next event of a stream.
+    pub stream_idle: Option<Duration>,
 }
+
+/// Our extension `retries:` on an endpoint: retry the same destination on transient errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// `max_attempts`: attempts in all, the first included (>= 1).
+    pub max_attempts: u32,
+    /// `initial_backoff_seconds`: the wait before the first retry; doubled each retry.
+    pub initial_backoff: Duration,
+    /// `max_backoff_seconds`: the cap on one wait, and on an upstream `Retry-After` we honour.
+    pub max_backoff: Duration,
+    /// `on`: the error classes that are retried.
+    pub on: ErrorClasses,
+}
+
+/// Our extension `circuit_breaker:` on an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitPolicy {
+    /// `failure_threshold`: consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// `cooldown_seconds`: how long an open circuit skips the endpoint before one probe.
+    pub cooldown: Duration,
+    /// `on`: the error classes that count as failures.
+    pub on: ErrorClasses,
+}
+
+/// Our extension `fallback:` on a route: what triggers trying the next destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FallbackPolicy {
+    /// `max_attempts`: destinations tried in all, the first included (>= 1).
+    pub max_attempts: u32,
+    /// `on`: the error classes that move on to the next destination.
+    pub on: ErrorClasses,
+}
+
+pub use crate::error::{ErrorClass, ErrorClasses};
 
 /// One `routes[]` entry: a traffic split over endpoints.
 #[derive(Debug, Clone)]
@@ -498,6 +539,8 @@ pub struct TrafficRoute {
     pub destinations: Vec<Destination>,
     /// `routing_strategy`.
     pub routing_strategy: RoutingStrategy,
+    /// Our extension `fallback:`; always present for `FALLBACK` routes, optional for splits.
+    pub fallback: Option<FallbackPolicy>,
 }
 
 /// A route destination.
@@ -505,13 +548,15 @@ pub struct TrafficRoute {
 pub struct Destination {
     /// An endpoint name.
     pub name: String,
-    /// 0..=100.
+    /// 0..=100 (absent on `FALLBACK` routes, where it reads as 0).
     pub traffic_percentage: u32,
 }
 
 /// `routing_strategy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RoutingStrategy {
-    /// `TRAFFIC_SPLIT`, the only strategy.
+    /// `TRAFFIC_SPLIT` (MLflow's only strategy): one destination drawn by weight.
     TrafficSplit,
+    /// `FALLBACK` (our extension): destinations tried in order.
+    Fallback,
 }

@@ -5,9 +5,11 @@
 //! 1. `check_configuration_deprecated_fields`: any endpoint with `route_type` is rejected;
 //! 2. `check_configuration_route_name_collisions`: unique names across endpoints and routes,
 //!    then per route and per destination in order: destination is an endpoint, has the
-//!    route's `task_type`, percentage in 0..=100; then the percentage sum is 100;
+//!    route's `task_type`, percentage in 0..=100; then the percentage sum is 100 (our
+//!    `FALLBACK` routes instead take no percentages and no repeated destination);
 //! 3. the pydantic stage: each endpoint (name regex, endpoint_type, model/provider/config,
-//!    limit, our timeouts, the mosaicml/ai21labs model-name rules), then each route.
+//!    limit, our timeouts/retries/circuit_breaker, the mosaicml/ai21labs model-name rules),
+//!    then each route (with our `fallback`).
 //!
 //! The first failure is returned (MLflow's pydantic stage would list several).
 
@@ -17,13 +19,28 @@ use crate::config::limit;
 use crate::config::node::Node;
 use crate::config::providers;
 use crate::config::reader::{Ctx, Obj, Res, index, integer};
+use crate::config::resilience;
 use crate::config::types::{
     Destination, Endpoint, EndpointType, GatewayConfig, ProviderKind, RoutingStrategy, TrafficRoute,
 };
 
 const TOP_KEYS: &[&str] = &["endpoints", "routes"];
-const ENDPOINT_KEYS: &[&str] = &["name", "endpoint_type", "model", "limit", "timeouts"];
-const ROUTE_KEYS: &[&str] = &["name", "task_type", "destinations", "routing_strategy"];
+const ENDPOINT_KEYS: &[&str] = &[
+    "name",
+    "endpoint_type",
+    "model",
+    "limit",
+    "timeouts",
+    "retries",
+    "circuit_breaker",
+];
+const ROUTE_KEYS: &[&str] = &[
+    "name",
+    "task_type",
+    "destinations",
+    "routing_strategy",
+    "fallback",
+];
 const DESTINATION_KEYS: &[&str] = &["name", "traffic_percentage"];
 
 /// Runs the whole pipeline on the document root.
@@ -99,13 +116,35 @@ fn check_collisions(ctx: &Ctx<'_>, endpoints: &[Obj<'_>], routes: &[Obj<'_>]) ->
         let task_type = route.str_req(ctx, "task_type")?;
         let dests_path = route.path_of("destinations");
         let dests_node = route.req(ctx, "destinations")?;
+        let fallback = is_fallback(route);
         let mut sum: i128 = 0;
+        let mut names = HashSet::new();
         for (i, dest_node) in ctx.list(&dests_path, dests_node)?.iter().enumerate() {
             let dest_path = index(&dests_path, i);
             let dest = Obj::new(ctx, &dest_path, dest_node, "a destination mapping")?;
             let dest_name = dest.str_req(ctx, "name")?;
-            let pct_node = dest.req(ctx, "traffic_percentage")?;
-            let pct = integer(ctx, &dest.path_of("traffic_percentage"), pct_node)?;
+            let pct = if fallback {
+                if dest.has("traffic_percentage") {
+                    return Err(ctx.err(
+                        &dest.path_of("traffic_percentage"),
+                        dest.key_pos("traffic_percentage"),
+                        "traffic_percentage does not apply to a FALLBACK route: its destinations are tried in the order listed",
+                    ));
+                }
+                if !names.insert(dest_name.to_owned()) {
+                    return Err(ctx.err(
+                        &dest.path_of("name"),
+                        dest.pos_of("name"),
+                        format!(
+                            "destination '{dest_name}' is listed twice in the FALLBACK route '{route_name}'"
+                        ),
+                    ));
+                }
+                0
+            } else {
+                let pct_node = dest.req(ctx, "traffic_percentage")?;
+                integer(ctx, &dest.path_of("traffic_percentage"), pct_node)?
+            };
             sum = sum.saturating_add(pct);
             let Some(target) = endpoints
                 .iter()
@@ -132,12 +171,12 @@ fn check_collisions(ctx: &Ctx<'_>, endpoints: &[Obj<'_>], routes: &[Obj<'_>]) ->
             if !(0..=100).contains(&pct) {
                 return Err(ctx.err(
                     &dest.path_of("traffic_percentage"),
-                    pct_node.pos,
+                    dest.pos_of("traffic_percentage"),
                     "The route destination traffic percentage must between 0 and 100.",
                 ));
             }
         }
-        if sum != 100 {
+        if !fallback && sum != 100 {
             return Err(ctx.err(
                 &dests_path,
                 dests_node.pos,
@@ -148,6 +187,14 @@ fn check_collisions(ctx: &Ctx<'_>, endpoints: &[Obj<'_>], routes: &[Obj<'_>]) ->
         }
     }
     Ok(())
+}
+
+/// Whether a raw route asks for our `FALLBACK` strategy.
+fn is_fallback(route: &Obj<'_>) -> bool {
+    route
+        .opt("routing_strategy")
+        .and_then(Node::as_str)
+        .is_some_and(|s| s == "FALLBACK")
 }
 
 /// MLflow 3.x: `[a-zA-Z0-9_\-\.]+` (ASCII only).
@@ -187,6 +234,14 @@ fn parse_endpoint(ctx: &mut Ctx<'_>, ep: &Obj<'_>) -> Res<Endpoint> {
     let timeouts = match ep.entry("timeouts") {
         Some((_, node)) => limit::parse_timeouts(ctx, &ep.path_of("timeouts"), node)?,
         None => Default::default(),
+    };
+    let retries = match ep.opt("retries") {
+        Some(node) => resilience::parse_retries(ctx, &ep.path_of("retries"), node)?,
+        None => None,
+    };
+    let circuit_breaker = match ep.opt("circuit_breaker") {
+        Some(node) => resilience::parse_circuit(ctx, &ep.path_of("circuit_breaker"), node)?,
+        None => None,
     };
 
     // MLflow's `validate_route_type_and_model_name` (after all fields). A missing name
@@ -231,6 +286,8 @@ fn parse_endpoint(ctx: &mut Ctx<'_>, ep: &Obj<'_>) -> Res<Endpoint> {
         model,
         limit,
         timeouts,
+        retries,
+        circuit_breaker,
     })
 }
 
@@ -254,15 +311,20 @@ fn parse_route(ctx: &Ctx<'_>, route: &Obj<'_>) -> Res<TrafficRoute> {
         let path = index(&dests_path, i);
         let dest = Obj::new(ctx, &path, node, "a destination mapping")?;
         dest.check_keys(ctx, DESTINATION_KEYS)?;
-        let pct_node = dest.req(ctx, "traffic_percentage")?;
-        let pct = integer(ctx, &dest.path_of("traffic_percentage"), pct_node)?;
-        let traffic_percentage = u32::try_from(pct).map_err(|_| {
-            ctx.err(
-                &dest.path_of("traffic_percentage"),
-                pct_node.pos,
-                "The route destination traffic percentage must between 0 and 100.",
-            )
-        })?;
+        let traffic_percentage = match dest.opt("traffic_percentage") {
+            // A FALLBACK route (checked in stage 2: only those may omit it).
+            None => 0,
+            Some(pct_node) => {
+                let pct = integer(ctx, &dest.path_of("traffic_percentage"), pct_node)?;
+                u32::try_from(pct).map_err(|_| {
+                    ctx.err(
+                        &dest.path_of("traffic_percentage"),
+                        pct_node.pos,
+                        "The route destination traffic percentage must between 0 and 100.",
+                    )
+                })?
+            }
+        };
         destinations.push(Destination {
             name: dest.str_req(ctx, "name")?.to_owned(),
             traffic_percentage,
@@ -270,18 +332,27 @@ fn parse_route(ctx: &Ctx<'_>, route: &Obj<'_>) -> Res<TrafficRoute> {
     }
     let routing_strategy = match route.str_opt(ctx, "routing_strategy")? {
         None | Some("TRAFFIC_SPLIT") => RoutingStrategy::TrafficSplit,
+        Some("FALLBACK") => RoutingStrategy::Fallback,
         Some(_) => {
             return Err(ctx.err(
                 &route.path_of("routing_strategy"),
                 route.pos_of("routing_strategy"),
-                "Input should be 'TRAFFIC_SPLIT'",
+                "Input should be 'TRAFFIC_SPLIT' or 'FALLBACK'",
             ));
         }
     };
+    let fallback = resilience::parse_fallback(
+        ctx,
+        &route.path_of("fallback"),
+        route.opt("fallback"),
+        destinations.len(),
+        routing_strategy == RoutingStrategy::Fallback,
+    )?;
     Ok(TrafficRoute {
         name,
         task_type,
         destinations,
         routing_strategy,
+        fallback,
     })
 }

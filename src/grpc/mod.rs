@@ -16,7 +16,8 @@ use crate::pb::v1::{
     embeddings_service_server::{EmbeddingsService, EmbeddingsServiceServer},
     endpoints_service_server::{EndpointsService, EndpointsServiceServer},
 };
-use crate::service::Gateway;
+use crate::routing::ratelimit::Family;
+use crate::service::{CallOptions, Gateway};
 
 /// A boxed stream of messages or a status, as tonic's streaming RPCs return.
 pub type StatusStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -52,6 +53,45 @@ impl GrpcApi {
     }
 }
 
+/// The call options a gRPC request carries: its deadline (`grpc-timeout`, which tonic leaves
+/// to the server to enforce) and the peer address for the endpoint's rate limit.
+fn options<T>(r: &Request<T>) -> CallOptions {
+    let deadline = r
+        .metadata()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
+        .map(|d| tokio::time::Instant::now() + d);
+    let caller = r
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| (Family::Grpc, ci.0.ip()));
+    CallOptions { deadline, caller }
+}
+
+/// The gRPC `grpc-timeout` header: at most 8 digits and a unit (H, M, S, m, u, n). A malformed
+/// value is ignored, as the gRPC spec lets servers do.
+pub fn parse_grpc_timeout(v: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    if !v.is_ascii() {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 fn statuses<T: Send + 'static>(
     s: Pin<Box<dyn Stream<Item = Result<T, GatewayError>> + Send>>,
 ) -> StatusStream<T> {
@@ -64,7 +104,13 @@ impl ChatService for GrpcApi {
         &self,
         r: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
-        Ok(Response::new(self.gateway.chat(r.into_inner()).await?))
+        Ok(Response::new(
+            {
+                let opts = options(&r);
+                self.gateway.chat(r.into_inner(), opts)
+            }
+            .await?,
+        ))
     }
 
     type StreamChatStream = StatusStream<pb::ChatChunk>;
@@ -73,7 +119,11 @@ impl ChatService for GrpcApi {
         &self,
         r: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::StreamChatStream>, Status> {
-        let stream = self.gateway.stream_chat(r.into_inner()).await?;
+        let stream = {
+            let opts = options(&r);
+            self.gateway.stream_chat(r.into_inner(), opts)
+        }
+        .await?;
         Ok(Response::new(statuses(stream)))
     }
 }
@@ -84,7 +134,13 @@ impl CompletionsService for GrpcApi {
         &self,
         r: Request<pb::CompletionRequest>,
     ) -> Result<Response<pb::CompletionResponse>, Status> {
-        Ok(Response::new(self.gateway.complete(r.into_inner()).await?))
+        Ok(Response::new(
+            {
+                let opts = options(&r);
+                self.gateway.complete(r.into_inner(), opts)
+            }
+            .await?,
+        ))
     }
 
     type StreamCompleteStream = StatusStream<pb::CompletionChunk>;
@@ -93,7 +149,11 @@ impl CompletionsService for GrpcApi {
         &self,
         r: Request<pb::CompletionRequest>,
     ) -> Result<Response<Self::StreamCompleteStream>, Status> {
-        let stream = self.gateway.stream_complete(r.into_inner()).await?;
+        let stream = {
+            let opts = options(&r);
+            self.gateway.stream_complete(r.into_inner(), opts)
+        }
+        .await?;
         Ok(Response::new(statuses(stream)))
     }
 }
@@ -104,7 +164,13 @@ impl EmbeddingsService for GrpcApi {
         &self,
         r: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
-        Ok(Response::new(self.gateway.embed(r.into_inner()).await?))
+        Ok(Response::new(
+            {
+                let opts = options(&r);
+                self.gateway.embed(r.into_inner(), opts)
+            }
+            .await?,
+        ))
     }
 }
 
@@ -128,5 +194,24 @@ impl EndpointsService for GrpcApi {
         Ok(Response::new(
             self.gateway.get_endpoint(&r.into_inner().name)?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn grpc_timeout_units() {
+        assert_eq!(parse_grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_grpc_timeout("2M"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+        for bad in ["", "S", "5", "5s", "123456789S", "-1S", "1.5S", "5é"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
     }
 }

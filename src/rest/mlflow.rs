@@ -20,7 +20,7 @@ use crate::config::EndpointType;
 use crate::error::{FieldError, GatewayError, LocPart};
 use crate::pb::v1 as pb;
 use crate::routing::ratelimit::Family;
-use crate::service::DEFAULT_PAGE_SIZE;
+use crate::service::{CallOptions, DEFAULT_PAGE_SIZE};
 
 /// Route patterns this module serves, for the trailing-slash redirect.
 const ROUTES: &[&str] = &[
@@ -424,29 +424,36 @@ async fn invoke(
     match ty {
         EndpointType::Chat => {
             let parsed = codec::parse_chat(bytes)?;
-            st.gateway.check_limit(&name, caller.family, caller.ip)?;
+            st.gateway
+                .check_limit(&name, caller.family, caller.ip)
+                .await?;
             let mut req = parsed.request;
             req.endpoint = name;
             req.model = parsed.model;
             if parsed.stream {
-                let stream = st.gateway.stream_chat(req).await?;
+                let stream = st.gateway.stream_chat(req, CallOptions::default()).await?;
                 Ok(sse_response(stream, codec::chat_chunk))
             } else {
-                let resp = st.gateway.chat(req).await?;
+                let resp = st.gateway.chat(req, CallOptions::default()).await?;
                 Ok(json_bytes(StatusCode::OK, codec::chat_response(&resp)))
             }
         }
         EndpointType::Completions => {
             let parsed = codec::parse_completion(bytes)?;
-            st.gateway.check_limit(&name, caller.family, caller.ip)?;
+            st.gateway
+                .check_limit(&name, caller.family, caller.ip)
+                .await?;
             let mut req = parsed.request;
             req.endpoint = name;
             req.model = parsed.model;
             if parsed.stream {
-                let stream = st.gateway.stream_complete(req).await?;
+                let stream = st
+                    .gateway
+                    .stream_complete(req, CallOptions::default())
+                    .await?;
                 Ok(sse_response(stream, codec::completion_chunk))
             } else {
-                let resp = st.gateway.complete(req).await?;
+                let resp = st.gateway.complete(req, CallOptions::default()).await?;
                 Ok(json_bytes(
                     StatusCode::OK,
                     codec::completion_response(&resp),
@@ -455,11 +462,13 @@ async fn invoke(
         }
         EndpointType::Embeddings => {
             let parsed = codec::parse_embed(bytes)?;
-            st.gateway.check_limit(&name, caller.family, caller.ip)?;
+            st.gateway
+                .check_limit(&name, caller.family, caller.ip)
+                .await?;
             let mut req = parsed.request;
             req.endpoint = name;
             req.model = parsed.model;
-            let resp = st.gateway.embed(req).await?;
+            let resp = st.gateway.embed(req, CallOptions::default()).await?;
             Ok(json_bytes(StatusCode::OK, codec::embed_response(&resp)))
         }
     }

@@ -12,6 +12,7 @@ use axum::routing::post;
 
 use super::{RestState, codec, error_response, json_bytes, read_body, sse_response};
 use crate::error::GatewayError;
+use crate::service::CallOptions;
 
 const ROUTES: &[&str] = &["/v1/chat/completions", "/v1/completions", "/v1/embeddings"];
 
@@ -44,10 +45,10 @@ async fn chat(State(st): State<RestState>, body: Body) -> Response {
         let mut req = parsed.request;
         req.endpoint = endpoint_name(parsed.model)?;
         if parsed.stream {
-            let stream = st.gateway.stream_chat(req).await?;
+            let stream = st.gateway.stream_chat(req, CallOptions::default()).await?;
             Ok::<_, GatewayError>(sse_response(stream, codec::chat_chunk))
         } else {
-            let resp = st.gateway.chat(req).await?;
+            let resp = st.gateway.chat(req, CallOptions::default()).await?;
             Ok(json_bytes(StatusCode::OK, codec::chat_response(&resp)))
         }
     };
@@ -61,10 +62,13 @@ async fn completions(State(st): State<RestState>, body: Body) -> Response {
         let mut req = parsed.request;
         req.endpoint = endpoint_name(parsed.model)?;
         if parsed.stream {
-            let stream = st.gateway.stream_complete(req).await?;
+            let stream = st
+                .gateway
+                .stream_complete(req, CallOptions::default())
+                .await?;
             Ok::<_, GatewayError>(sse_response(stream, codec::completion_chunk))
         } else {
-            let resp = st.gateway.complete(req).await?;
+            let resp = st.gateway.complete(req, CallOptions::default()).await?;
             Ok(json_bytes(
                 StatusCode::OK,
                 codec::completion_response(&resp),
@@ -80,7 +84,7 @@ async fn embeddings(State(st): State<RestState>, body: Body) -> Response {
         let parsed = codec::parse_embed(&bytes)?;
         let mut req = parsed.request;
         req.endpoint = endpoint_name(parsed.model)?;
-        let resp = st.gateway.embed(req).await?;
+        let resp = st.gateway.embed(req, CallOptions::default()).await?;
         Ok::<_, GatewayError>(json_bytes(StatusCode::OK, codec::embed_response(&resp)))
     };
     run.await.unwrap_or_else(|e| error_response(&e))

@@ -1,4 +1,7 @@
 //! Routing concerns between the service layer and the providers: per-endpoint rate limits
-//! (traffic-split selection lives with endpoint resolution in `service`).
+//! (`ratelimit`), circuit breakers (`circuit`) and retry backoff (`retry`). Destination order,
+//! traffic splits and fallbacks are planned and run in `service::dispatch`.
 
+pub mod circuit;
 pub mod ratelimit;
+pub mod retry;

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -27,6 +27,59 @@ pub enum Family {
     Endpoints,
     /// `/gateway/{name}/invocations`.
     Gateway,
+    /// gRPC and grpc-web calls (our extension: MLflow has no gRPC surface).
+    Grpc,
+}
+
+impl Family {
+    /// A short stable name, for storage keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Endpoints => "endpoints",
+            Family::Gateway => "gateway",
+            Family::Grpc => "grpc",
+        }
+    }
+}
+
+/// Where limit counters live: in this process, or in a store shared by every replica.
+#[derive(Debug, Clone, Default)]
+pub enum LimitStore {
+    /// Per-process counters (MLflow's default `memory://`, but one set for all cores).
+    #[default]
+    Memory,
+}
+
+/// One limited endpoint's counters in the configured store.
+#[derive(Debug, Clone)]
+pub enum Limiter {
+    /// In-process counters.
+    Memory(Arc<FixedWindow>),
+}
+
+impl Limiter {
+    /// The limiter of `endpoint` for `limit`. A `previous` limiter of the same endpoint with
+    /// the same limit (from before a config reload) is kept, so its counters survive.
+    pub fn new(
+        store: &LimitStore,
+        _endpoint: &str,
+        limit: &Limit,
+        previous: Option<&Limiter>,
+    ) -> Limiter {
+        match (store, previous) {
+            (LimitStore::Memory, Some(Limiter::Memory(fw))) if fw.same_limit(limit) => {
+                Limiter::Memory(fw.clone())
+            }
+            (LimitStore::Memory, _) => Limiter::Memory(Arc::new(FixedWindow::new(limit))),
+        }
+    }
+
+    /// Counts one hit from `ip` through `family`, or refuses it with a 429-class error.
+    pub async fn hit(&self, ip: IpAddr, family: Family) -> Result<(), GatewayError> {
+        match self {
+            Limiter::Memory(fw) => fw.hit(ip, family),
+        }
+    }
 }
 
 /// Map size above which expired windows are swept.
@@ -56,6 +109,12 @@ impl FixedWindow {
             describe: limit.describe(),
             windows: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn same_limit(&self, limit: &Limit) -> bool {
+        self.calls == limit.calls
+            && self.period == limit.renewal_period.window().max(Duration::from_secs(1))
+            && self.describe == limit.describe()
     }
 
     /// Counts one hit from `ip` through `family`, or refuses it.

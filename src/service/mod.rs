@@ -1,31 +1,45 @@
 //! The unified services every surface calls: chat, streamed chat, completions, streamed
 //! completions, embeddings, and endpoint discovery, on the proto model.
 //!
-//! A [`Gateway`] is built once from a validated config: each endpoint gets its provider (URLs,
-//! headers, the shared client), each traffic route its weighted destinations. A request names an
-//! endpoint or a route; the service validates it (one set of rules for every surface), resolves
-//! the name, checks the endpoint type and the provider's capabilities, calls the provider with
-//! the endpoint's timeout, and stamps the serving provider on the answer.
+//! A [`Gateway`] serves one loaded config at a time, held as an immutable [`Snapshot`]: each
+//! endpoint with its provider (URLs, headers, a shared pooled client), rate limiter and
+//! circuit breaker, each route with its destinations. A request takes the current snapshot once
+//! and keeps it to the end, so [`Gateway::reload`] can swap in a new config atomically while
+//! calls in flight finish on the one they started with. A reload keeps the HTTP clients (and
+//! their connection pools) and carries over the limit counters and circuit state of endpoints
+//! whose limit or breaker policy did not change.
+//!
+//! A request names an endpoint or a route; the service validates it (one set of rules for
+//! every surface), plans the destinations (`dispatch`), and runs the plan with the endpoint's
+//! timeouts, retries, fallbacks and breakers, then stamps the serving provider on the answer.
 //!
 //! Streams follow the commit rule of design.md §3.5: the upstream is opened and its first event
 //! read before a stream is returned, so a failure to open is an ordinary error the surface can
-//! still answer with a real status; after that, the stream ends with at most one error item.
+//! still answer with a real status (and that retries and fallbacks act on); after that, the
+//! stream ends with at most one error item.
 
+mod dispatch;
 pub mod validate;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use base64::Engine as _;
 use futures::StreamExt;
+use tokio::time::Instant;
 
-use crate::config::{Endpoint, EndpointType, GatewayConfig, TrafficRoute};
+use crate::config::{Endpoint, EndpointType, GatewayConfig, RoutingStrategy, TrafficRoute};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 use crate::providers::http::build_client;
 use crate::providers::{Call, ChunkStream, Provider};
-use crate::routing::ratelimit::{Family, FixedWindow};
+use crate::routing::circuit::Circuit;
+use crate::routing::ratelimit::{Family, LimitStore, Limiter};
+
+use dispatch::{Needs, Plan};
 
 /// MLflow's page size for endpoint listings.
 pub const DEFAULT_PAGE_SIZE: usize = 3000;
@@ -37,6 +51,8 @@ pub struct Settings {
     pub default_timeout: Duration,
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
+    /// Where rate-limit counters live.
+    pub limit_store: LimitStore,
 }
 
 impl Default for Settings {
@@ -44,8 +60,21 @@ impl Default for Settings {
         Settings {
             default_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
+            limit_store: LimitStore::default(),
         }
     }
+}
+
+/// Per-call options a surface passes along with the request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallOptions {
+    /// When the client stops waiting (a gRPC `grpc-timeout`, a Connect timeout): attempts are
+    /// shortened to it and no retry or fallback starts after it.
+    pub deadline: Option<Instant>,
+    /// Count the call against the endpoint's rate limit as this caller, after validation (so
+    /// an invalid request costs no quota). The MLflow REST routes count before calling, in
+    /// MLflow's order, and leave this `None`.
+    pub caller: Option<(Family, IpAddr)>,
 }
 
 /// An endpoint ready to serve.
@@ -58,15 +87,29 @@ pub struct EndpointRuntime {
     /// Its upstream timeout.
     pub timeout: Duration,
     /// Its rate-limit counters, when it has a `limit`.
-    pub limiter: Option<FixedWindow>,
+    pub limiter: Option<Limiter>,
+    /// Its circuit breaker, when it has a `circuit_breaker`.
+    pub circuit: Option<Arc<Circuit>>,
+}
+
+impl EndpointRuntime {
+    /// Whether this endpoint's provider can serve `call` with the client's `model`.
+    fn can_serve(&self, call: Call, model: Option<&str>) -> Result<(), GatewayError> {
+        if !self.provider.supports(call) {
+            return Err(call.not_implemented(self.provider.kind()));
+        }
+        if model.is_some() && !self.provider.accepts_model() {
+            return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
 struct RouteRuntime {
     config: TrafficRoute,
-    /// Destinations with their cumulative weight bounds, for one draw per request.
+    /// Destinations in config order, with their weights.
     destinations: Vec<(u32, Arc<EndpointRuntime>)>,
-    total: u32,
 }
 
 #[derive(Debug)]
@@ -75,16 +118,25 @@ enum Target {
     Route(Arc<RouteRuntime>),
 }
 
+/// One loaded config, ready to serve; immutable once built.
 #[derive(Debug)]
-struct Inner {
+pub struct Snapshot {
     endpoints: Vec<Arc<EndpointRuntime>>,
     targets: HashMap<String, Target>,
 }
 
-/// The gateway's services over one loaded config. Cheap to clone.
+#[derive(Debug)]
+struct Shared {
+    current: ArcSwap<Snapshot>,
+    settings: Settings,
+    /// One pooled client per distinct connect timeout, kept across reloads.
+    clients: Mutex<HashMap<Duration, reqwest::Client>>,
+}
+
+/// The gateway's services over the current config. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
 /// Why a config could not be turned into a running gateway.
@@ -98,41 +150,259 @@ pub struct StartError {
 }
 
 impl Gateway {
-    /// Builds every endpoint's provider and every route's destinations. Endpoints share one
-    /// pooled HTTP client per distinct connect timeout (normally exactly one).
+    /// Builds every endpoint's provider and every route's destinations.
     pub fn new(config: &GatewayConfig, settings: &Settings) -> Result<Gateway, StartError> {
-        let mut clients: HashMap<Duration, reqwest::Client> = HashMap::new();
+        let shared = Shared {
+            current: ArcSwap::from_pointee(Snapshot {
+                endpoints: Vec::new(),
+                targets: HashMap::new(),
+            }),
+            settings: settings.clone(),
+            clients: Mutex::new(HashMap::new()),
+        };
+        let snapshot = shared.build(config, None)?;
+        shared.current.store(Arc::new(snapshot));
+        Ok(Gateway {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Swaps in `config`. Calls in flight finish on the config they started with; new calls
+    /// see the new one. On error the current config stays.
+    pub fn reload(&self, config: &GatewayConfig) -> Result<(), StartError> {
+        let previous = self.shared.current.load_full();
+        let next = self.shared.build(config, Some(&previous))?;
+        self.shared.current.store(Arc::new(next));
+        Ok(())
+    }
+
+    /// The config being served now.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.current.load_full()
+    }
+
+    /// The type of the endpoint or route called `name`, if there is one.
+    pub fn target_type(&self, name: &str) -> Option<EndpointType> {
+        self.snapshot().target_type(name)
+    }
+
+    /// Counts an MLflow invocation against the endpoint's rate limit (spec §4: only the two
+    /// invocation URL families are limited, per client IP; traffic routes never are).
+    pub async fn check_limit(
+        &self,
+        name: &str,
+        family: Family,
+        client: IpAddr,
+    ) -> Result<(), GatewayError> {
+        self.snapshot().check_limit(name, family, client).await
+    }
+
+    /// One chat completion.
+    pub async fn chat(
+        &self,
+        req: pb::ChatRequest,
+        opts: CallOptions,
+    ) -> Result<pb::ChatResponse, GatewayError> {
+        validate::chat(&req)?;
+        let snap = self.snapshot();
+        let plan = snap.admit(&req.endpoint, EndpointType::Chat, opts).await?;
+        let needs = needs(Call::Chat, req.model.as_deref(), opts);
+        let (mut resp, ep) = dispatch::run(plan, needs, |ep, t| {
+            let req = &req;
+            async move { ep.provider.chat(req, t).await }
+        })
+        .await?;
+        resp.provider = ep.config.model.provider_name.to_owned();
+        Ok(resp)
+    }
+
+    /// A streamed chat completion, committed (first event read).
+    pub async fn stream_chat(
+        &self,
+        req: pb::ChatRequest,
+        opts: CallOptions,
+    ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
+        validate::chat(&req)?;
+        let snap = self.snapshot();
+        let plan = snap.admit(&req.endpoint, EndpointType::Chat, opts).await?;
+        let needs = needs(Call::ChatStream, req.model.as_deref(), opts);
+        let (stream, _) = dispatch::run(plan, needs, |ep, t| {
+            let req = &req;
+            async move {
+                let provider_name = ep.config.model.provider_name;
+                let stream = ep.provider.chat_stream(req, t).await?;
+                let stream = stream.map(move |r| {
+                    r.map(|mut c| {
+                        c.provider = provider_name.to_owned();
+                        c
+                    })
+                });
+                commit(with_idle(Box::pin(stream), &ep)).await
+            }
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// One text completion.
+    pub async fn complete(
+        &self,
+        req: pb::CompletionRequest,
+        opts: CallOptions,
+    ) -> Result<pb::CompletionResponse, GatewayError> {
+        validate::completion(&req)?;
+        let snap = self.snapshot();
+        let plan = snap
+            .admit(&req.endpoint, EndpointType::Completions, opts)
+            .await?;
+        let needs = needs(Call::Completions, req.model.as_deref(), opts);
+        let (mut resp, ep) = dispatch::run(plan, needs, |ep, t| {
+            let req = &req;
+            async move { ep.provider.complete(req, t).await }
+        })
+        .await?;
+        resp.provider = ep.config.model.provider_name.to_owned();
+        Ok(resp)
+    }
+
+    /// A streamed text completion, committed (first event read).
+    pub async fn stream_complete(
+        &self,
+        req: pb::CompletionRequest,
+        opts: CallOptions,
+    ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
+        validate::completion(&req)?;
+        let snap = self.snapshot();
+        let plan = snap
+            .admit(&req.endpoint, EndpointType::Completions, opts)
+            .await?;
+        let needs = needs(Call::CompletionsStream, req.model.as_deref(), opts);
+        let (stream, _) = dispatch::run(plan, needs, |ep, t| {
+            let req = &req;
+            async move {
+                let provider_name = ep.config.model.provider_name;
+                let stream = ep.provider.complete_stream(req, t).await?;
+                let stream = stream.map(move |r| {
+                    r.map(|mut c| {
+                        c.provider = provider_name.to_owned();
+                        c
+                    })
+                });
+                commit(with_idle(Box::pin(stream), &ep)).await
+            }
+        })
+        .await?;
+        Ok(stream)
+    }
+
+    /// Embeddings.
+    pub async fn embed(
+        &self,
+        req: pb::EmbedRequest,
+        opts: CallOptions,
+    ) -> Result<pb::EmbedResponse, GatewayError> {
+        validate::embed(&req)?;
+        let snap = self.snapshot();
+        let plan = snap
+            .admit(&req.endpoint, EndpointType::Embeddings, opts)
+            .await?;
+        let needs = needs(Call::Embeddings, req.model.as_deref(), opts);
+        let (mut resp, ep) = dispatch::run(plan, needs, |ep, t| {
+            let req = &req;
+            async move { ep.provider.embed(req, t).await }
+        })
+        .await?;
+        resp.provider = ep.config.model.provider_name.to_owned();
+        Ok(resp)
+    }
+
+    /// A page of endpoints in config order (traffic routes are not listed, as in MLflow).
+    pub fn list_endpoints(
+        &self,
+        page_token: &str,
+        page_size: usize,
+    ) -> Result<pb::ListEndpointsResponse, GatewayError> {
+        self.snapshot().list_endpoints(page_token, page_size)
+    }
+
+    /// One endpoint's metadata.
+    pub fn get_endpoint(&self, name: &str) -> Result<pb::Endpoint, GatewayError> {
+        match self.snapshot().targets.get(name) {
+            Some(Target::Endpoint(ep)) => Ok(endpoint_info(&ep.config)),
+            Some(Target::Route(_)) | None => Err(not_found(name)),
+        }
+    }
+
+    /// A traffic route's config, by name.
+    pub fn route(&self, name: &str) -> Option<TrafficRoute> {
+        match self.snapshot().targets.get(name)? {
+            Target::Route(r) => Some(r.config.clone()),
+            Target::Endpoint(_) => None,
+        }
+    }
+}
+
+fn needs(call: Call, model: Option<&str>, opts: CallOptions) -> Needs<'_> {
+    Needs {
+        call,
+        model,
+        deadline: opts.deadline,
+    }
+}
+
+/// A stream with its endpoint's idle timeout, when it has one.
+fn with_idle<T: Send + 'static>(stream: ChunkStream<T>, ep: &EndpointRuntime) -> ChunkStream<T> {
+    match ep.config.timeouts.stream_idle {
+        Some(idle) => dispatch::idle_timeout(stream, idle),
+        None => stream,
+    }
+}
+
+impl Shared {
+    /// Builds a snapshot of `config`, reusing from `previous` what must survive a reload.
+    fn build(
+        &self,
+        config: &GatewayConfig,
+        previous: Option<&Snapshot>,
+    ) -> Result<Snapshot, StartError> {
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         let mut targets = HashMap::new();
         for ep in &config.endpoints {
-            let connect = ep.timeouts.connect.unwrap_or(settings.connect_timeout);
-            let client = match clients.get(&connect) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = build_client(connect).map_err(|e| StartError {
-                        endpoint: ep.name.clone(),
-                        message: format!("could not build the HTTP client: {e}"),
-                    })?;
-                    clients.insert(connect, c.clone());
-                    c
-                }
-            };
+            let client = self.client(ep)?;
             let provider = Provider::build(&ep.model, &client).map_err(|message| StartError {
                 endpoint: ep.name.clone(),
                 message,
             })?;
+            let before = previous.and_then(|p| match p.targets.get(&ep.name) {
+                Some(Target::Endpoint(old)) => Some(old),
+                _ => None,
+            });
+            let limiter = ep.limit.as_ref().map(|limit| {
+                Limiter::new(
+                    &self.settings.limit_store,
+                    &ep.name,
+                    limit,
+                    before.and_then(|b| b.limiter.as_ref()),
+                )
+            });
+            let circuit = ep.circuit_breaker.as_ref().map(|policy| {
+                match before.and_then(|b| b.circuit.as_ref()) {
+                    Some(c) if c.policy() == policy => c.clone(),
+                    _ => Arc::new(Circuit::new(&ep.name, policy)),
+                }
+            });
             let rt = Arc::new(EndpointRuntime {
                 config: ep.clone(),
                 provider,
-                timeout: ep.timeouts.total.unwrap_or(settings.default_timeout),
-                limiter: ep.limit.as_ref().map(FixedWindow::new),
+                timeout: ep.timeouts.total.unwrap_or(self.settings.default_timeout),
+                limiter,
+                circuit,
             });
             targets.insert(ep.name.clone(), Target::Endpoint(rt.clone()));
             endpoints.push(rt);
         }
         for route in &config.routes {
             let mut destinations = Vec::with_capacity(route.destinations.len());
-            let mut total = 0u32;
             for d in &route.destinations {
                 let Some(Target::Endpoint(ep)) = targets.get(&d.name) else {
                     return Err(StartError {
@@ -140,56 +410,83 @@ impl Gateway {
                         message: format!("route destination '{}' is not an endpoint", d.name),
                     });
                 };
-                if d.traffic_percentage > 0 {
-                    total += d.traffic_percentage;
-                    destinations.push((total, ep.clone()));
-                }
+                destinations.push((d.traffic_percentage, ep.clone()));
             }
             targets.insert(
                 route.name.clone(),
                 Target::Route(Arc::new(RouteRuntime {
                     config: route.clone(),
                     destinations,
-                    total,
                 })),
             );
         }
-        Ok(Gateway {
-            inner: Arc::new(Inner { endpoints, targets }),
-        })
+        Ok(Snapshot { endpoints, targets })
     }
 
+    fn client(&self, ep: &Endpoint) -> Result<reqwest::Client, StartError> {
+        let connect = ep.timeouts.connect.unwrap_or(self.settings.connect_timeout);
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(&connect) {
+            return Ok(c.clone());
+        }
+        let c = build_client(connect).map_err(|e| StartError {
+            endpoint: ep.name.clone(),
+            message: format!("could not build the HTTP client: {e}"),
+        })?;
+        clients.insert(connect, c.clone());
+        Ok(c)
+    }
+}
+
+impl Snapshot {
     /// The type of the endpoint or route called `name`, if there is one.
     pub fn target_type(&self, name: &str) -> Option<EndpointType> {
-        match self.inner.targets.get(name)? {
+        match self.targets.get(name)? {
             Target::Endpoint(ep) => Some(ep.config.endpoint_type),
             Target::Route(r) => Some(r.config.task_type),
         }
     }
 
-    /// The endpoint that serves a call to `name`: the endpoint itself, or one destination of a
-    /// traffic route drawn at random by weight.
-    pub fn resolve(
+    /// Counts a call against the endpoint's rate limit; routes have none.
+    pub async fn check_limit(
+        &self,
+        name: &str,
+        family: Family,
+        client: IpAddr,
+    ) -> Result<(), GatewayError> {
+        match self.targets.get(name) {
+            Some(Target::Endpoint(ep)) => match &ep.limiter {
+                Some(limiter) => limiter.hit(client, family).await,
+                None => Ok(()),
+            },
+            Some(Target::Route(_)) | None => Ok(()),
+        }
+    }
+
+    /// Resolves `name` for a call of type `expected`, counts the caller's rate limit, and
+    /// orders the destinations to try.
+    async fn admit(
         &self,
         name: &str,
         expected: EndpointType,
-    ) -> Result<Arc<EndpointRuntime>, GatewayError> {
-        let (ty, ep) = match self.inner.targets.get(name) {
+        opts: CallOptions,
+    ) -> Result<Plan, GatewayError> {
+        let plan = self.plan(name, expected)?;
+        if let Some((family, ip)) = opts.caller {
+            self.check_limit(name, family, ip).await?;
+        }
+        Ok(plan)
+    }
+
+    /// The destinations a call to `name` may use, best first.
+    fn plan(&self, name: &str, expected: EndpointType) -> Result<Plan, GatewayError> {
+        let (ty, candidates, fallback) = match self.targets.get(name) {
             None => return Err(not_found(name)),
-            Some(Target::Endpoint(ep)) => (ep.config.endpoint_type, ep.clone()),
-            Some(Target::Route(r)) => {
-                let draw = fastrand::u32(0..r.total.max(1));
-                let ep = r
-                    .destinations
-                    .iter()
-                    .find(|(bound, _)| draw < *bound)
-                    .or(r.destinations.last())
-                    .map(|(_, ep)| ep.clone())
-                    .ok_or_else(|| {
-                        GatewayError::Internal(format!("route '{name}' has no destinations"))
-                    })?;
-                (r.config.task_type, ep)
-            }
+            Some(Target::Endpoint(ep)) => (ep.config.endpoint_type, vec![ep.clone()], None),
+            Some(Target::Route(r)) => (r.config.task_type, r.order(), r.config.fallback.clone()),
         };
         if ty != expected {
             return Err(GatewayError::BadRequest(format!(
@@ -201,136 +498,15 @@ impl Gateway {
                 }
             )));
         }
-        Ok(ep)
+        Ok(Plan {
+            candidates,
+            fallback,
+            name: name.to_owned(),
+        })
     }
 
-    /// Counts an MLflow invocation against the endpoint's rate limit (spec §4: only the two
-    /// invocation URL families are limited, per client IP; traffic routes never are).
-    pub fn check_limit(
-        &self,
-        name: &str,
-        family: Family,
-        client: std::net::IpAddr,
-    ) -> Result<(), GatewayError> {
-        match self.inner.targets.get(name) {
-            Some(Target::Endpoint(ep)) => match &ep.limiter {
-                Some(limiter) => limiter.hit(client, family),
-                None => Ok(()),
-            },
-            Some(Target::Route(_)) | None => Ok(()),
-        }
-    }
-
-    fn serving(
-        &self,
-        name: &str,
-        ty: EndpointType,
-        call: Call,
-        model: Option<&str>,
-    ) -> Result<Arc<EndpointRuntime>, GatewayError> {
-        let ep = self.resolve(name, ty)?;
-        if !ep.provider.supports(call) {
-            return Err(call.not_implemented(ep.provider.kind()));
-        }
-        if model.is_some() && !ep.provider.accepts_model() {
-            return Err(GatewayError::Unprocessable(MODEL_NOT_PERMITTED.into()));
-        }
-        Ok(ep)
-    }
-
-    /// One chat completion.
-    pub async fn chat(&self, req: pb::ChatRequest) -> Result<pb::ChatResponse, GatewayError> {
-        validate::chat(&req)?;
-        let ep = self.serving(
-            &req.endpoint,
-            EndpointType::Chat,
-            Call::Chat,
-            req.model.as_deref(),
-        )?;
-        let mut resp = ep.provider.chat(&req, ep.timeout).await?;
-        resp.provider = ep.config.model.provider_name.to_owned();
-        Ok(resp)
-    }
-
-    /// A streamed chat completion, committed (first event read).
-    pub async fn stream_chat(
-        &self,
-        req: pb::ChatRequest,
-    ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
-        validate::chat(&req)?;
-        let ep = self.serving(
-            &req.endpoint,
-            EndpointType::Chat,
-            Call::ChatStream,
-            req.model.as_deref(),
-        )?;
-        let provider_name = ep.config.model.provider_name;
-        let stream = ep.provider.chat_stream(&req, ep.timeout).await?;
-        let stream = stream.map(move |r| {
-            r.map(|mut c| {
-                c.provider = provider_name.to_owned();
-                c
-            })
-        });
-        commit(Box::pin(stream)).await
-    }
-
-    /// One text completion.
-    pub async fn complete(
-        &self,
-        req: pb::CompletionRequest,
-    ) -> Result<pb::CompletionResponse, GatewayError> {
-        validate::completion(&req)?;
-        let ep = self.serving(
-            &req.endpoint,
-            EndpointType::Completions,
-            Call::Completions,
-            req.model.as_deref(),
-        )?;
-        let mut resp = ep.provider.complete(&req, ep.timeout).await?;
-        resp.provider = ep.config.model.provider_name.to_owned();
-        Ok(resp)
-    }
-
-    /// A streamed text completion, committed (first event read).
-    pub async fn stream_complete(
-        &self,
-        req: pb::CompletionRequest,
-    ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
-        validate::completion(&req)?;
-        let ep = self.serving(
-            &req.endpoint,
-            EndpointType::Completions,
-            Call::CompletionsStream,
-            req.model.as_deref(),
-        )?;
-        let provider_name = ep.config.model.provider_name;
-        let stream = ep.provider.complete_stream(&req, ep.timeout).await?;
-        let stream = stream.map(move |r| {
-            r.map(|mut c| {
-                c.provider = provider_name.to_owned();
-                c
-            })
-        });
-        commit(Box::pin(stream)).await
-    }
-
-    /// Embeddings.
-    pub async fn embed(&self, req: pb::EmbedRequest) -> Result<pb::EmbedResponse, GatewayError> {
-        validate::embed(&req)?;
-        let ep = self.serving(
-            &req.endpoint,
-            EndpointType::Embeddings,
-            Call::Embeddings,
-            req.model.as_deref(),
-        )?;
-        let mut resp = ep.provider.embed(&req, ep.timeout).await?;
-        resp.provider = ep.config.model.provider_name.to_owned();
-        Ok(resp)
-    }
-
-    /// A page of endpoints in config order (traffic routes are not listed, as in MLflow).
-    pub fn list_endpoints(
+    /// A page of endpoints in config order.
+    fn list_endpoints(
         &self,
         page_token: &str,
         page_size: usize,
@@ -345,7 +521,7 @@ impl Gateway {
         } else {
             decode_page_token(page_token)?
         };
-        let all = &self.inner.endpoints;
+        let all = &self.endpoints;
         let end = start.saturating_add(size).min(all.len());
         let endpoints = all
             .get(start.min(all.len())..end)
@@ -363,26 +539,53 @@ impl Gateway {
             next_page_token,
         })
     }
+}
 
-    /// One endpoint's metadata.
-    pub fn get_endpoint(&self, name: &str) -> Result<pb::Endpoint, GatewayError> {
-        match self.inner.targets.get(name) {
-            Some(Target::Endpoint(ep)) => Ok(endpoint_info(&ep.config)),
-            Some(Target::Route(_)) | None => Err(not_found(name)),
+impl RouteRuntime {
+    /// The order to try destinations in. `FALLBACK`: config order. `TRAFFIC_SPLIT`: one drawn
+    /// by weight among those whose circuit is closed (among all, if every one is open), then
+    /// the rest in config order for a `fallback:` block to use.
+    fn order(&self) -> Vec<Arc<EndpointRuntime>> {
+        let all = || self.destinations.iter().map(|(_, ep)| ep.clone()).collect();
+        if self.config.routing_strategy == RoutingStrategy::Fallback {
+            return all();
         }
-    }
-
-    /// A traffic route's config, by name.
-    pub fn route(&self, name: &str) -> Option<&TrafficRoute> {
-        match self.inner.targets.get(name)? {
-            Target::Route(r) => Some(&r.config),
-            Target::Endpoint(_) => None,
+        let open = |ep: &EndpointRuntime| ep.circuit.as_ref().is_some_and(|c| c.is_open());
+        let weight = |skip_open: bool| {
+            move |(w, ep): &(u32, Arc<EndpointRuntime>)| {
+                if skip_open && open(ep) { 0 } else { *w }
+            }
+        };
+        let mut skip_open = true;
+        let mut total: u32 = self.destinations.iter().map(weight(true)).sum();
+        if total == 0 {
+            skip_open = false;
+            total = self.destinations.iter().map(weight(false)).sum();
         }
-    }
-
-    /// The endpoints, in config order.
-    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> {
-        self.inner.endpoints.iter().map(|e| &e.config)
+        let mut draw = fastrand::u32(0..total.max(1));
+        let mut chosen = 0;
+        for (i, d) in self.destinations.iter().enumerate() {
+            let w = weight(skip_open)(d);
+            if w > 0 && draw < w {
+                chosen = i;
+                break;
+            }
+            draw = draw.saturating_sub(w);
+        }
+        let mut order: Vec<Arc<EndpointRuntime>> = Vec::with_capacity(self.destinations.len());
+        if let Some((_, ep)) = self.destinations.get(chosen) {
+            order.push(ep.clone());
+        }
+        if self.config.fallback.is_some() {
+            order.extend(
+                self.destinations
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != chosen)
+                    .map(|(_, (_, ep))| ep.clone()),
+            );
+        }
+        order
     }
 }
 

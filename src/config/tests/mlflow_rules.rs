@@ -143,7 +143,7 @@ fn routing_strategy_literal() {
         &err(&text),
         "routes[0].routing_strategy",
         9,
-        "Input should be 'TRAFFIC_SPLIT'",
+        "Input should be 'TRAFFIC_SPLIT' or 'FALLBACK'",
     );
     let text = route_cfg("      - {name: c, traffic_percentage: 100}\n")
         + "    routing_strategy: TRAFFIC_SPLIT\n";

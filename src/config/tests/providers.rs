@@ -337,7 +337,8 @@ fn timeouts_extension() {
         l.config.endpoints[0].timeouts,
         Timeouts {
             total: Some(Duration::from_secs(30)),
-            connect: Some(Duration::from_millis(1500))
+            connect: Some(Duration::from_millis(1500)),
+            stream_idle: None,
         }
     );
     assert_eq!(
