@@ -64,6 +64,8 @@ fn ndjson(text: &str, size: usize) -> Answer {
             .chunks(size)
             .map(|c| String::from_utf8_lossy(c).into_owned())
             .collect(),
+        headers: Vec::new(),
+        stall: false,
     }
 }
 

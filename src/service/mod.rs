@@ -19,6 +19,8 @@
 //! stream ends with at most one error item.
 
 mod dispatch;
+#[cfg(test)]
+mod dispatch_tests;
 pub mod validate;
 
 use std::collections::HashMap;

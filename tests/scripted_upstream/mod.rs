@@ -1,12 +1,14 @@
 //! A small scripted upstream for the provider integration tests (`tests/provider_*.rs`): an axum
 //! server on 127.0.0.1:0 that records method, path, headers and body of every request and answers
 //! each path with whatever the test scripted for it: a JSON or text body with any status, or an
-//! event stream sent in chunks (so frame splits and truncation can be tested). Unscripted paths
-//! answer 404 with an OpenAI-style error.
+//! event stream sent in chunks (so frame splits and truncation can be tested), optionally with
+//! extra headers or a body that stalls after its chunks. A path may be scripted with a sequence
+//! of answers (fail twice, then succeed): each request takes the next, the last one repeats.
+//! Unscripted paths answer 404 with an OpenAI-style error.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
@@ -22,6 +24,10 @@ pub struct Answer {
     pub content_type: String,
     /// The body, sent in these pieces (one piece for an ordinary body).
     pub chunks: Vec<String>,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// After the chunks, keep the body open without sending anything more.
+    pub stall: bool,
 }
 
 impl Answer {
@@ -36,7 +42,21 @@ impl Answer {
             status,
             content_type: content_type.into(),
             chunks: vec![body.into()],
+            headers: Vec::new(),
+            stall: false,
         }
+    }
+
+    /// This answer with one more response header.
+    pub fn with_header(mut self, name: &str, value: &str) -> Answer {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// This answer, its body left open after its chunks.
+    pub fn stalling(mut self) -> Answer {
+        self.stall = true;
+        self
     }
 
     /// 200 `text/event-stream` sent in these pieces.
@@ -45,6 +65,8 @@ impl Answer {
             status: 200,
             content_type: "text/event-stream".into(),
             chunks: chunks.iter().map(|c| (*c).to_owned()).collect(),
+            headers: Vec::new(),
+            stall: false,
         }
     }
 }
@@ -71,7 +93,7 @@ impl Recorded {
 
 #[derive(Default)]
 struct Inner {
-    answers: HashMap<String, Answer>,
+    answers: HashMap<String, VecDeque<Answer>>,
     requests: Vec<Recorded>,
 }
 
@@ -102,11 +124,28 @@ impl Upstream {
 
     /// Answers `path` (path only, no query) with `answer` from now on.
     pub fn on(&self, path: &str, answer: Answer) {
+        self.on_seq(path, vec![answer]);
+    }
+
+    /// Answers the next requests to `path` with `answers` in order, the last one from then on.
+    pub fn on_seq(&self, path: &str, answers: Vec<Answer>) {
+        assert!(!answers.is_empty());
         self.inner
             .lock()
             .unwrap()
             .answers
-            .insert(path.to_owned(), answer);
+            .insert(path.to_owned(), answers.into());
+    }
+
+    /// How many requests to `path` were recorded since the last `take`.
+    pub fn count(&self, path: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .filter(|r| r.path.split('?').next() == Some(path))
+            .count()
     }
 
     /// The requests recorded so far, clearing the log.
@@ -138,7 +177,13 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
             headers: parts.headers.clone(),
             body,
         });
-        inner.answers.get(&path).cloned()
+        inner.answers.get_mut(&path).and_then(|queue| {
+            if queue.len() > 1 {
+                queue.pop_front()
+            } else {
+                queue.front().cloned()
+            }
+        })
     };
     let answer = answer.unwrap_or_else(|| {
         Answer::raw(
@@ -151,10 +196,21 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, req: Request) -> Respons
         .chunks
         .into_iter()
         .map(|c| Ok::<_, Infallible>(bytes::Bytes::from(c)));
-    let body = Body::from_stream(futures::stream::iter(pieces));
+    let body = if answer.stall {
+        use futures::StreamExt;
+        Body::from_stream(futures::stream::iter(pieces).chain(futures::stream::pending()))
+    } else {
+        Body::from_stream(futures::stream::iter(pieces))
+    };
     let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(answer.status).unwrap();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, answer.content_type.parse().unwrap());
+    for (name, value) in &answer.headers {
+        resp.headers_mut().insert(
+            header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
     resp
 }

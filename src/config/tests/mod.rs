@@ -4,6 +4,7 @@
 mod locations;
 mod mlflow_rules;
 mod providers;
+mod resilience;
 mod secrets;
 
 use std::path::Path;
