@@ -6,7 +6,9 @@
 #   1. fmt      cargo fmt --check
 #   2. clippy   cargo clippy --all-targets -- -D warnings
 #   3. build    cargo build --bins            (llm-gateway and mock-upstream)
-#   4. rust     cargo nextest run (or cargo test when nextest is missing), plus doc tests if any
+#   4. rust     cargo nextest run (or cargo test when nextest is missing), plus doc tests if any;
+#               first (step test-deps) redis-server and openssl are installed from Debian's
+#               packages when missing: tests/rate_limit_redis.rs starts its own Redis servers
 #   5. python   real stock clients (openai SDK, MLflow deployments client, grpcio stubs generated
 #               from proto/) against a live gateway + mock upstream: clients/python/tests
 # A failing fmt or clippy step does not stop the run (the tests still tell you something); a failed
@@ -105,6 +107,35 @@ has_doc_tests() {
     END { exit !found }'
 }
 
+# redis-server and openssl for tests/rate_limit_redis.rs (which starts private servers on free
+# ports; none is started here). Installed with apt-get, through sudo when not root.
+test_deps() {
+  local missing=()
+  if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server && ! -x /usr/sbin/redis-server ]]; then
+    missing+=(redis-server)
+  fi
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if [[ ${#missing[@]} == 0 ]]; then
+    note "redis-server and openssl present"
+    return 0
+  fi
+  local sudo=()
+  if [[ $(id -u) != 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      printf 'test.sh: %s missing, and not root without sudo: install them\n' "${missing[*]}" >&2
+      return 1
+    fi
+    sudo=(sudo -n)
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    printf 'test.sh: %s missing and no apt-get: install them\n' "${missing[*]}" >&2
+    return 1
+  fi
+  note "installing ${missing[*]} from Debian's packages"
+  "${sudo[@]}" apt-get update -qq || return 1
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
+}
+
 rust_tests() {
   local rc=0
   if cargo nextest --version >/dev/null 2>&1; then
@@ -175,6 +206,7 @@ fi
 
 if [[ $RUN_RUST == 1 ]]; then
   if [[ $BUILD_OK == 1 ]]; then
+    step test-deps test_deps || true
     step rust rust_tests || true
   else
     skip rust "the build failed"

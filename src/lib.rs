@@ -7,12 +7,15 @@
 //!
 //! - [`server`]: the one listener; dispatches each request to the gRPC or REST surface by its
 //!   content type; graceful shutdown.
+//! - [`reload`]: hot reload; watches the config file (by polling its metadata) and SIGHUP, and
+//!   swaps a valid new config into the running [`service::Gateway`].
 //! - [`grpc`]: the tonic services (gRPC, and grpc-web through tonic-web) over the service layer.
 //! - [`rest`]: the MLflow and OpenAI REST facades; [`rest::codec`] owns their JSON shapes.
 //! - [`service`]: the unified chat, completions, embeddings and endpoint services every surface
 //!   calls; request validation shared by all surfaces; endpoint and route resolution; the stream
 //!   commit rule.
-//! - [`routing`]: per-endpoint rate limits (MLflow's fixed windows).
+//! - [`routing`]: per-endpoint rate limits (MLflow's fixed windows, in memory or Redis), circuit
+//!   breakers and retry backoff.
 //! - [`providers`]: one module per upstream API (wire types, pure conversions, thin I/O) behind
 //!   the closed [`providers::Provider`] enum; shared upstream HTTP mechanics in
 //!   [`providers::http`].
@@ -34,6 +37,7 @@ pub mod pb;
 pub mod proto_json;
 pub mod providers;
 pub mod pyjson;
+pub mod reload;
 pub mod rest;
 pub mod routing;
 pub mod server;

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use llm_gateway::config;
+use llm_gateway::reload::{self, Reloader, WatchOptions};
+use llm_gateway::routing::ratelimit::{FailureMode, LimitStore, RedisOptions};
 use llm_gateway::server::{self, DEFAULT_BODY_LIMIT};
 use llm_gateway::service::{Gateway, Settings};
 
@@ -54,6 +56,16 @@ struct StartArgs {
     /// Worker threads (MLflow's worker processes); default: one per core.
     #[arg(long)]
     workers: Option<usize>,
+    /// Reload the config when its file changes (the default, as MLflow does). SIGHUP always
+    /// reloads.
+    #[arg(long, overrides_with = "no_watch_config")]
+    watch_config: bool,
+    /// Do not watch the config file; reload only on SIGHUP.
+    #[arg(long, overrides_with = "watch_config")]
+    no_watch_config: bool,
+    /// How often to check the config file for changes, in seconds.
+    #[arg(long, env = "LLM_GATEWAY_CONFIG_POLL_SECONDS", default_value_t = reload::DEFAULT_POLL_INTERVAL.as_secs_f64())]
+    config_poll_seconds: f64,
     /// Upstream timeout in seconds for endpoints without their own `timeouts.total_seconds`.
     #[arg(
         long,
@@ -67,6 +79,34 @@ struct StartArgs {
     /// Largest accepted request body (REST) or message (gRPC), in bytes.
     #[arg(long, env = "LLM_GATEWAY_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
+    /// Where rate-limit counters live: `memory://` (this process, the default) or
+    /// `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS, `redis+unix:///path`
+    /// for a socket) to share limits between replicas.
+    #[arg(
+        long,
+        env = "MLFLOW_GATEWAY_RATE_LIMITS_STORAGE_URI",
+        default_value = "memory://",
+        hide_env_values = true
+    )]
+    rate_limits_storage_uri: String,
+    /// With a Redis store: what limited endpoints do while Redis is unreachable. `open` serves
+    /// requests without counting them; `closed` answers 503.
+    #[arg(long, env = "LLM_GATEWAY_RATE_LIMITS_FAILURE_MODE", value_enum, default_value_t = FailureModeArg::Open)]
+    rate_limits_failure_mode: FailureModeArg,
+    /// With a Redis store: the longest a request waits for it, in milliseconds, before the
+    /// failure mode applies.
+    #[arg(
+        long,
+        env = "LLM_GATEWAY_RATE_LIMITS_TIMEOUT_MS",
+        default_value_t = 250
+    )]
+    rate_limits_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailureModeArg {
+    Open,
+    Closed,
 }
 
 fn main() -> ExitCode {
@@ -85,7 +125,14 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<config::GatewayConfig, ExitCode> {
-    match config::load(path) {
+    report(config::load(path))
+}
+
+/// Logs a loaded config's warnings, or prints why it could not be loaded.
+fn report(
+    loaded: Result<config::Loaded, config::ConfigError>,
+) -> Result<config::GatewayConfig, ExitCode> {
+    match loaded {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
@@ -124,7 +171,15 @@ fn validate(path: &Path) -> ExitCode {
 }
 
 fn start(args: StartArgs) -> ExitCode {
-    let cfg = match load(&args.config.config_path) {
+    // The bytes the gateway starts from are the ones hot reload compares the file against.
+    let source = match reload::Source::read(&args.config.config_path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: invalid gateway configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match report(source.load()) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -136,6 +191,30 @@ fn start(args: StartArgs) -> ExitCode {
         eprintln!("error: the shutdown grace must be zero or a positive number of seconds");
         return ExitCode::from(2);
     }
+    if !(args.config_poll_seconds.is_finite() && args.config_poll_seconds > 0.0) {
+        eprintln!("error: the config poll interval must be a positive number of seconds");
+        return ExitCode::from(2);
+    }
+    if args.rate_limits_timeout_ms == 0 {
+        eprintln!("error: --rate-limits-timeout-ms must be a positive number of milliseconds");
+        return ExitCode::from(2);
+    }
+    let options = RedisOptions {
+        timeout: Duration::from_millis(args.rate_limits_timeout_ms),
+        failure_mode: match args.rate_limits_failure_mode {
+            FailureModeArg::Open => FailureMode::Open,
+            FailureModeArg::Closed => FailureMode::Closed,
+        },
+    };
+    let limit_store = match LimitStore::from_uri(&args.rate_limits_storage_uri, options) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!(
+                "error: --rate-limits-storage-uri (MLFLOW_GATEWAY_RATE_LIMITS_STORAGE_URI): {e}"
+            );
+            return ExitCode::from(2);
+        }
+    };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = args.workers {
@@ -148,12 +227,22 @@ fn start(args: StartArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, cfg))
+    runtime.block_on(run(args, cfg, source, limit_store))
 }
 
-async fn run(args: StartArgs, cfg: config::GatewayConfig) -> ExitCode {
+async fn run(
+    args: StartArgs,
+    cfg: config::GatewayConfig,
+    source: reload::Source,
+    limit_store: LimitStore,
+) -> ExitCode {
+    if let LimitStore::Redis(store) = &limit_store {
+        // Bounded by the store's timeout; the gateway serves whether Redis answers or not.
+        store.probe().await;
+    }
     let settings = Settings {
         default_timeout: Duration::from_secs_f64(args.route_timeout_seconds),
+        limit_store,
         ..Settings::default()
     };
     let gateway = match Gateway::new(&cfg, &settings) {
@@ -174,6 +263,12 @@ async fn run(args: StartArgs, cfg: config::GatewayConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Before the "listening" line: from then on a SIGHUP reloads instead of ending the process.
+    let watch = args.watch_config || !args.no_watch_config;
+    let reloading = Reloader::new(gateway.clone(), source, &cfg).spawn(WatchOptions {
+        poll_interval: watch.then(|| Duration::from_secs_f64(args.config_poll_seconds)),
+        sighup: true,
+    });
     let local: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(
         "llm-gateway listening on http://{} ({} endpoints, {} routes): gRPC, grpc-web, MLflow REST and OpenAI REST",
@@ -183,7 +278,9 @@ async fn run(args: StartArgs, cfg: config::GatewayConfig) -> ExitCode {
     );
     let app = server::app(gateway, args.max_body_bytes);
     let grace = Duration::from_secs_f64(args.shutdown_grace_seconds);
-    match server::serve(listener, app, server::shutdown_signal(), grace).await {
+    let served = server::serve(listener, app, server::shutdown_signal(), grace).await;
+    reloading.stop().await;
+    match served {
         Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS

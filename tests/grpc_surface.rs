@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{CONFIG, TestGateway};
+use common::{CONFIG, TestGateway, grpc_web_frame};
 use futures::StreamExt;
 use llm_gateway::pb::v1 as pb;
 use pb::chat_service_client::ChatServiceClient;
@@ -221,14 +221,6 @@ async fn errors_carry_the_right_codes() {
         .await;
     assert!(items.first().unwrap().is_ok());
     assert!(items.last().unwrap().is_err());
-}
-
-fn grpc_web_frame(msg: &impl prost::Message) -> Vec<u8> {
-    let payload = msg.encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    frame.extend_from_slice(&payload);
-    frame
 }
 
 /// Splits a grpc-web response body into (data messages, trailer text).

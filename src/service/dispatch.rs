@@ -130,17 +130,22 @@ where
 {
     let mut retry = 0u32;
     loop {
-        let timeout = match deadline {
-            None => ep.timeout,
+        let (timeout, cut) = match deadline {
+            None => (ep.timeout, false),
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(deadline_exceeded());
                 }
-                ep.timeout.min(left)
+                (ep.timeout.min(left), left < ep.timeout)
             }
         };
-        let result = attempt(ep.clone(), timeout).await;
+        let result = match attempt(ep.clone(), timeout).await {
+            // The client's deadline, not the upstream, ended this attempt: say so, and do not
+            // hold it against the upstream's circuit.
+            Err(GatewayError::UpstreamTimeout(_)) if cut => return Err(deadline_exceeded()),
+            other => other,
+        };
         if let Some(circuit) = &ep.circuit {
             circuit.record(result.as_ref().map(|_| ()));
         }

@@ -77,16 +77,18 @@ fn e503(retry_after: Option<u64>) -> GatewayError {
     }
 }
 
+type Outcome = Result<&'static str, GatewayError>;
+
 /// A scripted attempt function: each call to an endpoint takes the next outcome of its script
 /// (the last repeats) and is logged with the (paused) time it started.
 #[derive(Clone, Default)]
 struct Script {
-    outcomes: Arc<Mutex<HashMap<String, Vec<Result<&'static str, GatewayError>>>>>,
+    outcomes: Arc<Mutex<HashMap<String, Vec<Outcome>>>>,
     log: Arc<Mutex<Vec<(String, Duration, Duration)>>>,
 }
 
 impl Script {
-    fn on(&self, ep: &str, outcomes: Vec<Result<&'static str, GatewayError>>) {
+    fn on(&self, ep: &str, outcomes: Vec<Outcome>) {
         self.outcomes.lock().unwrap().insert(ep.into(), outcomes);
     }
 

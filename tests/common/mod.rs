@@ -144,6 +144,19 @@ impl TestGateway {
 
     /// As [`TestGateway::start`], with a request-body limit.
     pub async fn start_with_limit(yaml: &str, body_limit: usize) -> TestGateway {
+        let settings = Settings {
+            connect_timeout: Duration::from_secs(2),
+            ..Settings::default()
+        };
+        Self::start_with(yaml, body_limit, settings).await
+    }
+
+    /// As [`TestGateway::start`], with process settings (e.g. a rate-limit store).
+    pub async fn start_with_settings(yaml: &str, settings: Settings) -> TestGateway {
+        Self::start_with(yaml, server::DEFAULT_BODY_LIMIT, settings).await
+    }
+
+    async fn start_with(yaml: &str, body_limit: usize, settings: Settings) -> TestGateway {
         let mock = MockUpstream::start_local(MockOptions {
             record: true,
             slow_ms: 2_000,
@@ -153,10 +166,6 @@ impl TestGateway {
         let text = yaml.replace("{MOCK}", &mock.base_url());
         let loaded = config::load_str(Path::new("test.yaml"), &text, &|_| None)
             .unwrap_or_else(|e| panic!("test config invalid: {e}"));
-        let settings = Settings {
-            connect_timeout: Duration::from_secs(2),
-            ..Settings::default()
-        };
         let gateway = Gateway::new(&loaded.config, &settings).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -274,4 +283,13 @@ impl Reply {
             })
             .collect()
     }
+}
+
+/// One grpc-web (and gRPC) data frame: a zero flag byte, the big-endian length, the message.
+pub fn grpc_web_frame(msg: &impl prost::Message) -> Vec<u8> {
+    let payload = msg.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&payload);
+    frame
 }

@@ -1,86 +1,18 @@
-//! Per-endpoint rate limits with MLflow's semantics (spec §4): a fixed window of `calls` per
-//! `renewal_period` that opens at a key's first hit, counted per client IP and per invocation
-//! URL family (`/endpoints/...` and `/gateway/...` have separate counters, as MLflow's two
-//! decorated handlers do). Exceeding it is a 429 with MLflow's body and a `Retry-After`.
-//!
-//! Unlike MLflow, whose in-memory counters live in each worker process (so the effective limit
-//! is `calls` x workers), one process holds one set of counters: limits are exact.
-//!
-//! Counters are a mutex-guarded map per endpoint: only endpoints with a `limit` pay for it, and
-//! the critical section is a lookup and an increment. Expired windows are pruned when the map
-//! grows, so many one-off clients cannot grow it without bound.
+//! In-process counters (`memory://`, the default): one mutex-guarded map per limited endpoint,
+//! keyed by (client IP, URL family). Only endpoints with a `limit` pay for it, and the critical
+//! section is a lookup and an increment. Expired windows are pruned when the map grows, so many
+//! one-off clients cannot grow it without bound.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{Family, retry_after, window};
 use crate::config::Limit;
 use crate::error::GatewayError;
-
-/// Which invocation URL family a request came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// `/endpoints/{name}/invocations` (MLflow's `deployments` handler).
-    Endpoints,
-    /// `/gateway/{name}/invocations`.
-    Gateway,
-    /// gRPC and grpc-web calls (our extension: MLflow has no gRPC surface).
-    Grpc,
-}
-
-impl Family {
-    /// A short stable name, for storage keys and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Endpoints => "endpoints",
-            Family::Gateway => "gateway",
-            Family::Grpc => "grpc",
-        }
-    }
-}
-
-/// Where limit counters live: in this process, or in a store shared by every replica.
-#[derive(Debug, Clone, Default)]
-pub enum LimitStore {
-    /// Per-process counters (MLflow's default `memory://`, but one set for all cores).
-    #[default]
-    Memory,
-}
-
-/// One limited endpoint's counters in the configured store.
-#[derive(Debug, Clone)]
-pub enum Limiter {
-    /// In-process counters.
-    Memory(Arc<FixedWindow>),
-}
-
-impl Limiter {
-    /// The limiter of `endpoint` for `limit`. A `previous` limiter of the same endpoint with
-    /// the same limit (from before a config reload) is kept, so its counters survive.
-    pub fn new(
-        store: &LimitStore,
-        _endpoint: &str,
-        limit: &Limit,
-        previous: Option<&Limiter>,
-    ) -> Limiter {
-        match (store, previous) {
-            (LimitStore::Memory, Some(Limiter::Memory(fw))) if fw.same_limit(limit) => {
-                Limiter::Memory(fw.clone())
-            }
-            (LimitStore::Memory, _) => Limiter::Memory(Arc::new(FixedWindow::new(limit))),
-        }
-    }
-
-    /// Counts one hit from `ip` through `family`, or refuses it with a 429-class error.
-    pub async fn hit(&self, ip: IpAddr, family: Family) -> Result<(), GatewayError> {
-        match self {
-            Limiter::Memory(fw) => fw.hit(ip, family),
-        }
-    }
-}
 
 /// Map size above which expired windows are swept.
 const PRUNE_AT: usize = 4096;
@@ -105,15 +37,15 @@ impl FixedWindow {
     pub fn new(limit: &Limit) -> Self {
         FixedWindow {
             calls: limit.calls,
-            period: limit.renewal_period.window().max(Duration::from_secs(1)),
+            period: window(limit),
             describe: limit.describe(),
             windows: Mutex::new(HashMap::new()),
         }
     }
 
-    fn same_limit(&self, limit: &Limit) -> bool {
+    pub(super) fn same_limit(&self, limit: &Limit) -> bool {
         self.calls == limit.calls
-            && self.period == limit.renewal_period.window().max(Duration::from_secs(1))
+            && self.period == window(limit)
             && self.describe == limit.describe()
     }
 
@@ -144,7 +76,7 @@ impl FixedWindow {
             let left = self.period.saturating_sub(now.duration_since(w.opened));
             return Err(GatewayError::RateLimited {
                 limit: self.describe.clone(),
-                retry_after_secs: left.as_secs() + u64::from(left.subsec_nanos() > 0),
+                retry_after_secs: retry_after(left),
             });
         }
         w.count += 1;
