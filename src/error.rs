@@ -181,6 +181,14 @@ pub enum GatewayError {
     /// No endpoint or route of that name (404).
     #[error("{0}")]
     NotFound(String),
+    /// Gateway API keys are configured and the request has none, or not a valid one (401,
+    /// `UNAUTHENTICATED`). The message never contains the key.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The request's API key does not allow the endpoint or route it names (403,
+    /// `PERMISSION_DENIED`).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The endpoint's provider cannot serve this kind of call (501).
     #[error("{0}")]
     NotImplemented(String),
@@ -278,6 +286,8 @@ impl GatewayError {
             | GatewayError::Unprocessable(_)
             | GatewayError::BadRequest(_)
             | GatewayError::NotFound(_)
+            | GatewayError::Unauthenticated(_)
+            | GatewayError::PermissionDenied(_)
             | GatewayError::NotImplemented(_)
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::RateLimited { .. } => Origin::Client,
@@ -300,6 +310,8 @@ impl GatewayError {
             | GatewayError::Unprocessable(_)
             | GatewayError::BadRequest(_)
             | GatewayError::NotFound(_)
+            | GatewayError::Unauthenticated(_)
+            | GatewayError::PermissionDenied(_)
             | GatewayError::NotImplemented(_)
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::Internal(_) => false,
@@ -322,6 +334,8 @@ impl GatewayError {
             | GatewayError::Unprocessable(_)
             | GatewayError::BadRequest(_)
             | GatewayError::NotFound(_)
+            | GatewayError::Unauthenticated(_)
+            | GatewayError::PermissionDenied(_)
             | GatewayError::NotImplemented(_)
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::RateLimited { .. }
@@ -336,6 +350,8 @@ impl GatewayError {
             GatewayError::Validation(_) | GatewayError::Unprocessable(_) => 422,
             GatewayError::BadRequest(_) => 400,
             GatewayError::NotFound(_) => 404,
+            GatewayError::Unauthenticated(_) => 401,
+            GatewayError::PermissionDenied(_) => 403,
             GatewayError::NotImplemented(_) => 501,
             GatewayError::PayloadTooLarge { .. } => 413,
             GatewayError::RateLimited { .. } => 429,
@@ -355,6 +371,8 @@ impl GatewayError {
             | GatewayError::Unprocessable(_)
             | GatewayError::BadRequest(_) => Code::InvalidArgument,
             GatewayError::NotFound(_) => Code::NotFound,
+            GatewayError::Unauthenticated(_) => Code::Unauthenticated,
+            GatewayError::PermissionDenied(_) => Code::PermissionDenied,
             GatewayError::NotImplemented(_) => Code::Unimplemented,
             GatewayError::PayloadTooLarge { .. } | GatewayError::RateLimited { .. } => {
                 Code::ResourceExhausted
@@ -381,6 +399,8 @@ impl GatewayError {
             GatewayError::Unprocessable(m)
             | GatewayError::BadRequest(m)
             | GatewayError::NotFound(m)
+            | GatewayError::Unauthenticated(m)
+            | GatewayError::PermissionDenied(m)
             | GatewayError::NotImplemented(m)
             | GatewayError::UpstreamBadResponse(m)
             | GatewayError::UpstreamUnreachable(m)
@@ -408,6 +428,8 @@ impl GatewayError {
             | GatewayError::Unprocessable(_)
             | GatewayError::BadRequest(_)
             | GatewayError::NotFound(_)
+            | GatewayError::Unauthenticated(_)
+            | GatewayError::PermissionDenied(_)
             | GatewayError::NotImplemented(_)
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::UpstreamBadResponse(_)
@@ -514,6 +536,24 @@ mod tests {
         };
         assert!(!bad.is_retryable());
         assert_eq!(bad.grpc_code(), tonic::Code::InvalidArgument);
+    }
+
+    #[test]
+    fn auth_failures_are_401_and_403() {
+        let e = GatewayError::Unauthenticated("Invalid API key.".into());
+        assert_eq!(e.http_status(), 401);
+        assert_eq!(e.grpc_code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            e.rest_body().to_string(),
+            r#"{"detail":"Invalid API key."}"#
+        );
+        assert_eq!(e.origin(), Origin::Client);
+        assert!(!e.is_retryable());
+        let e = GatewayError::PermissionDenied("no".into());
+        assert_eq!(e.http_status(), 403);
+        assert_eq!(e.grpc_code(), tonic::Code::PermissionDenied);
+        assert_eq!(e.rest_body().to_string(), r#"{"detail":"no"}"#);
+        assert_eq!(e.class(), None);
     }
 
     #[test]

@@ -7,10 +7,21 @@
 //!
 //! - [`server`]: the one listener; dispatches each request to the gRPC or REST surface by its
 //!   content type; graceful shutdown.
+//! - [`tls`]: `--tls-cert`/`--tls-key`: the same app behind a rustls handshake on the one port
+//!   (ALPN h2 and http/1.1), with the certificate re-read on SIGHUP.
+//! - [`auth`]: optional gateway API keys: a layer authenticates each request once (before
+//!   dispatch) and the service authorises each call by endpoint or route name.
+//! - [`otel`]: OpenTelemetry traces over OTLP when an endpoint is configured (nothing at all
+//!   otherwise): a server span per request under the client's W3C trace context, a call span
+//!   with the GenAI attributes, a client span per upstream request whose context goes upstream.
+//! - [`telemetry`]: Prometheus metrics (`/metrics`, and `--admin-port`), one access line per
+//!   request, `x-request-id`, log format and filter; the outermost layer on the main port and
+//!   the hooks the service reports through.
 //! - [`reload`]: hot reload; watches the config file (by polling its metadata) and SIGHUP, and
 //!   swaps a valid new config into the running [`service::Gateway`].
 //! - [`grpc`]: the tonic services (gRPC, and grpc-web through tonic-web) over the service layer.
-//! - [`rest`]: the MLflow and OpenAI REST facades; [`rest::codec`] owns their JSON shapes.
+//! - [`rest`]: the MLflow and OpenAI REST facades; [`rest::codec`] owns their JSON shapes,
+//!   [`rest::openapi`] their OpenAPI document (`/openapi.json`) and its `/docs` page.
 //! - [`service`]: the unified chat, completions, embeddings and endpoint services every surface
 //!   calls; request validation shared by all surfaces; endpoint and route resolution; the stream
 //!   commit rule.
@@ -29,10 +40,12 @@
 //! - [`mock_upstream`]: a deterministic OpenAI-compatible upstream for tests and benchmarks
 //!   (never on a production path).
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod mock_upstream;
+pub mod otel;
 pub mod pb;
 pub mod proto_json;
 pub mod providers;
@@ -42,3 +55,5 @@ pub mod rest;
 pub mod routing;
 pub mod server;
 pub mod service;
+pub mod telemetry;
+pub mod tls;

@@ -9,10 +9,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use llm_gateway::config;
+use llm_gateway::otel::{Tracing, TracingOptions};
 use llm_gateway::reload::{self, Reloader, WatchOptions};
 use llm_gateway::routing::ratelimit::{FailureMode, LimitStore, RedisOptions};
 use llm_gateway::server::{self, DEFAULT_BODY_LIMIT};
 use llm_gateway::service::{Gateway, Settings};
+use llm_gateway::telemetry::{self, LogFormat};
+use llm_gateway::tls::{self, Certificates};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -26,9 +29,21 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as human-readable `text` or as `json` (one object per line). Levels come from
+    /// RUST_LOG (default `info`; access lines are INFO on the `access` target).
+    #[arg(long, global = true, env = "LLM_GATEWAY_LOG_FORMAT", value_enum, default_value_t = LogFormatArg::Text)]
+    log_format: LogFormatArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
+// Parsed once at startup: the size of the `start` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Serve the endpoints of a gateway config.
     Start(StartArgs),
@@ -101,6 +116,28 @@ struct StartArgs {
         default_value_t = 250
     )]
     rate_limits_timeout_ms: u64,
+    /// Also serve `GET /metrics` and `GET /health` on this port (on --host), for scrapers and
+    /// probes kept apart from the API; requests there are not counted, logged or authenticated.
+    #[arg(long, env = "LLM_GATEWAY_ADMIN_PORT")]
+    admin_port: Option<u16>,
+    /// Debugging only: log request and response bodies (prompts and completions) at DEBUG on
+    /// the `bodies` target, with every configured secret redacted.
+    #[arg(long, env = "LLM_GATEWAY_LOG_BODIES")]
+    log_bodies: bool,
+    /// Serve HTTPS and gRPC over TLS (ALPN h2 and http/1.1) on the port with this PEM
+    /// certificate chain, the server's certificate first. Needs --tls-key. Re-read on SIGHUP.
+    #[arg(long, env = "LLM_GATEWAY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS#8, PKCS#1 RSA or SEC1 EC) of --tls-cert. Re-read on SIGHUP.
+    #[arg(long, env = "LLM_GATEWAY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Export OpenTelemetry traces to this OTLP/gRPC collector (`http://host:4317`, or
+    /// `https://`). Without it tracing is off and costs nothing.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// The `service.name` of exported traces.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "llm-gateway")]
+    otel_service_name: String,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -110,14 +147,18 @@ enum FailureModeArg {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let cli = Cli::parse();
+    let log_bodies = matches!(&cli.command, Command::Start(a) if a.log_bodies);
+    let format = match cli.log_format {
+        LogFormatArg::Text => LogFormat::Text,
+        LogFormatArg::Json => LogFormat::Json,
+    };
+    tracing_subscriber::registry()
+        .with(telemetry::logging::env_filter(log_bodies))
+        .with(telemetry::logging::fmt_layer(format))
+        .init();
     match cli.command {
         Command::Validate(args) => validate(&args.config_path),
         Command::Start(args) => start(args),
@@ -215,6 +256,17 @@ fn start(args: StartArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // clap makes the two flags come together; a file that cannot serve is refused before start.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match Certificates::load(cert, key) {
+            Ok(certs) => Some(certs),
+            Err(e) => {
+                eprintln!("error: --tls-cert/--tls-key: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = args.workers {
@@ -227,7 +279,30 @@ fn start(args: StartArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, cfg, source, limit_store))
+    // Before the app is built (it adds the server span layer only when tracing is on); the
+    // exporter runs on a thread of its own, so it needs nothing of the runtime.
+    let traces = TracingOptions::new(args.otlp_endpoint.as_deref(), &args.otel_service_name);
+    let traces = match traces.as_ref().map(Tracing::start).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --otlp-endpoint (OTEL_EXPORTER_OTLP_ENDPOINT): {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if traces.is_some() {
+        tracing::info!(
+            "OpenTelemetry traces: exported over OTLP/gRPC as service '{}'",
+            args.otel_service_name
+        );
+    }
+    let code = runtime.block_on(run(args, cfg, source, limit_store, tls));
+    if let Some(traces) = traces {
+        // After the drain, so the spans of the last requests are exported too.
+        if let Err(e) = traces.shutdown() {
+            tracing::warn!("OpenTelemetry traces: {e}");
+        }
+    }
+    code
 }
 
 async fn run(
@@ -235,6 +310,7 @@ async fn run(
     cfg: config::GatewayConfig,
     source: reload::Source,
     limit_store: LimitStore,
+    tls: Option<Certificates>,
 ) -> ExitCode {
     if let LimitStore::Redis(store) = &limit_store {
         // Bounded by the store's timeout; the gateway serves whether Redis answers or not.
@@ -243,6 +319,7 @@ async fn run(
     let settings = Settings {
         default_timeout: Duration::from_secs_f64(args.route_timeout_seconds),
         limit_store,
+        log_bodies: args.log_bodies,
         ..Settings::default()
     };
     let gateway = match Gateway::new(&cfg, &settings) {
@@ -269,17 +346,47 @@ async fn run(
         poll_interval: watch.then(|| Duration::from_secs_f64(args.config_poll_seconds)),
         sighup: true,
     });
+    // Also before it: the certificate is re-read on the same SIGHUP.
+    let tls_reloading = tls.as_ref().map(|certs| {
+        tracing::info!(
+            "TLS: {} (sha256 {}), ALPN h2 and http/1.1; re-read on SIGHUP",
+            certs.cert_path().display(),
+            certs.fingerprint()
+        );
+        certs.reload_on_sighup()
+    });
     let local: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(
-        "llm-gateway listening on http://{} ({} endpoints, {} routes): gRPC, grpc-web, MLflow REST and OpenAI REST",
+        "llm-gateway listening on {}://{} ({} endpoints, {} routes): gRPC, grpc-web, MLflow REST and OpenAI REST",
+        if tls.is_some() { "https" } else { "http" },
         local.map_or(addr.clone(), |a| a.to_string()),
         cfg.endpoints.len(),
         cfg.routes.len()
     );
+    let admin = match args.admin_port {
+        Some(port) => match start_admin(&args.host, port, &gateway).await {
+            Ok(admin) => Some(admin),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let app = server::app(gateway, args.max_body_bytes);
     let grace = Duration::from_secs_f64(args.shutdown_grace_seconds);
-    let served = server::serve(listener, app, server::shutdown_signal(), grace).await;
+    let served = match &tls {
+        Some(certs) => {
+            let acceptor = certs.acceptor();
+            tls::serve(listener, app, acceptor, server::shutdown_signal(), grace).await
+        }
+        None => server::serve(listener, app, server::shutdown_signal(), grace).await,
+    };
     reloading.stop().await;
+    if let Some((stop, task)) = admin {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    if let Some(task) = tls_reloading {
+        task.stop().await;
+    }
     match served {
         Ok(()) => {
             tracing::info!("stopped");
@@ -290,4 +397,43 @@ async fn run(
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds the admin port and serves `/metrics` and `/health` there until told to stop.
+async fn start_admin(
+    host: &str,
+    port: u16,
+    gateway: &Gateway,
+) -> Result<
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    ),
+    ExitCode,
+> {
+    let addr = format!("{host}:{port}");
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr} (--admin-port): {e}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    tracing::info!(
+        "admin listening on http://{}: /metrics, /health",
+        listener
+            .local_addr()
+            .map_or(addr.clone(), |a| a.to_string())
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics = gateway.metrics().clone();
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = telemetry::admin::serve(listener, metrics, shutdown).await {
+            tracing::error!("admin server failed: {e}");
+        }
+    });
+    Ok((stop, task))
 }

@@ -239,6 +239,7 @@ fn definitions(config: &GatewayConfig) -> Vec<Definition> {
         secrets: GatewayConfig {
             endpoints: vec![ep.clone()],
             routes: Vec::new(),
+            auth: None,
         }
         .secrets(),
     });

@@ -5,9 +5,13 @@
 //!    the tonic services;
 //! 2. everything else goes to the REST router (MLflow and OpenAI facades, with its JSON 404).
 //!
-//! gRPC and grpc-web share URL paths, so the path alone cannot decide. Shutdown is graceful:
+//! gRPC and grpc-web share URL paths, so the path alone cannot decide. Before dispatch, when
+//! gateway API keys are configured, [`crate::auth::AuthLayer`] authenticates the request (and
+//! refuses it in its own protocol). Shutdown is graceful:
 //! on the signal the listener closes and in-flight requests and streams may finish, up to a
 //! drain deadline after which the remaining connections are closed and `serve` returns.
+//! With `--tls-cert`, [`crate::tls::serve`] serves the same [`app`] behind a TLS handshake
+//! (ALPN h2 / http/1.1) with the same drain; [`serve`] stays the plain-text path.
 
 use std::convert::Infallible;
 use std::future::{Future, IntoFuture};
@@ -23,6 +27,7 @@ use tower::ServiceExt;
 use crate::grpc::GrpcApi;
 use crate::rest::{self, RestState};
 use crate::service::Gateway;
+use crate::telemetry::TelemetryLayer;
 
 /// Default drain deadline on shutdown.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -38,7 +43,20 @@ fn is_grpc(req: &Request) -> bool {
 }
 
 /// The whole application: every surface over `gateway`.
+///
+/// The layers around the dispatch, outermost first (each sees what those above it did):
+///
+/// 0. when OpenTelemetry tracing is on, the server span ([`crate::otel::server`]);
+/// 1. [`TelemetryLayer`]: settles the request id (`x-request-id`, on every response: 404s,
+///    refusals and gRPC errors included), counts requests in flight, and reports each request
+///    (metrics, one access line) when its response body ends, so requests the layers below
+///    refuse are counted too;
+/// 2. [`crate::auth::AuthLayer`]: gateway API keys, when configured;
+/// 3. the dispatch by content type to the gRPC or REST surface.
 pub fn app(gateway: Gateway, body_limit: usize) -> Router {
+    let telemetry = TelemetryLayer::new(gateway.metrics().clone());
+    // Before dispatch, so every protocol is authenticated by the same code, once.
+    let auth = crate::auth::AuthLayer::new(gateway.clone());
     let grpc = GrpcApi::new(gateway.clone())
         .routes(body_limit)
         .into_axum_router()
@@ -58,7 +76,12 @@ pub fn app(gateway: Gateway, body_limit: usize) -> Router {
             Ok::<_, Infallible>(resp)
         }
     });
-    Router::new().fallback_service(dispatch)
+    let app = Router::new()
+        .fallback_service(dispatch)
+        .layer(auth)
+        .layer(telemetry);
+    // Outermost, when tracing is on: the server span covers authentication and access logging.
+    crate::otel::server::traced(app)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and drains

@@ -25,12 +25,14 @@
 //! `fallback:` on a route (module `resilience`); base-URL overrides for providers MLflow
 //! hard-codes (`cohere_api_base`, `palm_api_base`, `ai21labs_api_base`, `mistral_api_base`,
 //! `togetherai_api_base`, `vertex_api_base`, `bedrock_api_base`); provider `mock` (offline;
-//! keys `response`, `delay_ms`, `embedding_dimensions`, `chunk_words`; `config` may be omitted).
+//! keys `response`, `delay_ms`, `embedding_dimensions`, `chunk_words`; `config` may be omitted);
+//! gateway API keys, top-level `api_keys:` and `auth:` (module `api_keys`).
 //!
 //! Secrets (`*_api_key` and friends) are resolved once, here, by MLflow's rules (`$NAME` →
 //! environment, an existing file path → its whole content, else literal; relative paths
 //! against the process's current directory) into [`Secret`], which never prints its value.
 
+mod api_keys;
 mod cloud_configs;
 mod error;
 mod limit;
@@ -49,6 +51,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use api_keys::{ApiKey, AuthConfig, DEFAULT_EXEMPT_PATHS};
 pub use error::{ConfigError, ConfigWarning};
 pub use secret::Secret;
 pub use types::{

@@ -14,6 +14,8 @@ pub struct GatewayConfig {
     pub endpoints: Vec<Endpoint>,
     /// `routes:` (MLflow 3.x traffic-split routes); empty when absent or null.
     pub routes: Vec<TrafficRoute>,
+    /// Our extension `api_keys:` (with `auth:`); `None` = no authentication, as in MLflow.
+    pub auth: Option<crate::config::AuthConfig>,
 }
 
 impl GatewayConfig {

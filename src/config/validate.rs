@@ -9,12 +9,15 @@
 //!    `FALLBACK` routes instead take no percentages and no repeated destination);
 //! 3. the pydantic stage: each endpoint (name regex, endpoint_type, model/provider/config,
 //!    limit, our timeouts/retries/circuit_breaker, the mosaicml/ai21labs model-name rules),
-//!    then each route (with our `fallback`).
+//!    then each route (with our `fallback`);
+//! 4. ours: `api_keys` and `auth` (module `api_keys`), whose grants must name endpoints or
+//!    routes.
 //!
 //! The first failure is returned (MLflow's pydantic stage would list several).
 
 use std::collections::HashSet;
 
+use crate::config::api_keys;
 use crate::config::limit;
 use crate::config::node::Node;
 use crate::config::providers;
@@ -24,7 +27,7 @@ use crate::config::types::{
     Destination, Endpoint, EndpointType, GatewayConfig, ProviderKind, RoutingStrategy, TrafficRoute,
 };
 
-const TOP_KEYS: &[&str] = &["endpoints", "routes"];
+const TOP_KEYS: &[&str] = &["endpoints", "routes", "api_keys", "auth"];
 const ENDPOINT_KEYS: &[&str] = &[
     "name",
     "endpoint_type",
@@ -96,7 +99,19 @@ pub(crate) fn build(ctx: &mut Ctx<'_>, root: &Node) -> Res<GatewayConfig> {
         .iter()
         .map(|r| parse_route(ctx, r))
         .collect::<Res<Vec<_>>>()?;
-    Ok(GatewayConfig { endpoints, routes })
+
+    // 4. ours: gateway API keys, whose grants name the endpoints and routes above
+    let names: Vec<&str> = endpoints
+        .iter()
+        .map(|e| e.name.as_str())
+        .chain(routes.iter().map(|r| r.name.as_str()))
+        .collect();
+    let auth = api_keys::parse(ctx, &top, &names)?;
+    Ok(GatewayConfig {
+        endpoints,
+        routes,
+        auth,
+    })
 }
 
 fn check_collisions(ctx: &Ctx<'_>, endpoints: &[Obj<'_>], routes: &[Obj<'_>]) -> Res<()> {

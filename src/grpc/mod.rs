@@ -8,6 +8,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
+use crate::auth::Access;
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 use crate::pb::v1::{
@@ -54,7 +55,8 @@ impl GrpcApi {
 }
 
 /// The call options a gRPC request carries: its deadline (`grpc-timeout`, which tonic leaves
-/// to the server to enforce) and the peer address for the endpoint's rate limit.
+/// to the server to enforce), the peer address for the endpoint's rate limit, and what its API
+/// key allows (found by the auth layer before dispatch).
 fn options<T>(r: &Request<T>) -> CallOptions {
     let deadline = r
         .metadata()
@@ -66,7 +68,15 @@ fn options<T>(r: &Request<T>) -> CallOptions {
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|ci| (Family::Grpc, ci.0.ip()));
-    CallOptions { deadline, caller }
+    CallOptions {
+        deadline,
+        caller,
+        access: access(r),
+    }
+}
+
+fn access<T>(r: &Request<T>) -> Access {
+    r.extensions().get::<Access>().cloned().unwrap_or_default()
 }
 
 /// The gRPC `grpc-timeout` header: at most 8 digits and a unit (H, M, S, m, u, n). A malformed
@@ -180,19 +190,23 @@ impl EndpointsService for GrpcApi {
         &self,
         r: Request<pb::ListEndpointsRequest>,
     ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        let access = access(&r);
         let req = r.into_inner();
         let size = usize::try_from(req.page_size).unwrap_or(usize::MAX);
-        Ok(Response::new(
-            self.gateway.list_endpoints(&req.page_token, size)?,
-        ))
+        Ok(Response::new(self.gateway.list_endpoints(
+            &req.page_token,
+            size,
+            &access,
+        )?))
     }
 
     async fn get_endpoint(
         &self,
         r: Request<pb::GetEndpointRequest>,
     ) -> Result<Response<pb::Endpoint>, Status> {
+        let access = access(&r);
         Ok(Response::new(
-            self.gateway.get_endpoint(&r.into_inner().name)?,
+            self.gateway.get_endpoint(&r.into_inner().name, &access)?,
         ))
     }
 }

@@ -111,16 +111,22 @@ impl Redactor {
     }
 }
 
-/// Sends a prepared request, mapping transport failures.
+/// Sends a prepared request, mapping transport failures. With tracing on, the request is an
+/// upstream span and carries its `traceparent` (see [`crate::otel::upstream`]).
 pub async fn send(
     client: &reqwest::Client,
-    request: reqwest::Request,
+    mut request: reqwest::Request,
     timeout: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
-    client
+    let span = crate::otel::upstream::start(&mut request);
+    let result = client
         .execute(request)
         .await
-        .map_err(|e| transport_error(&e, timeout))
+        .map_err(|e| transport_error(&e, timeout));
+    if let Some(span) = span {
+        span.finish(&result);
+    }
+    result
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,63 +5,47 @@
 //! An invocation's body is parsed by the schema of the endpoint's type (as MLflow dispatches), so
 //! a chat body sent to an embeddings endpoint fails validation the way it does in MLflow.
 
-use axum::Router;
 use axum::body::Body;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde::Serialize;
 
 use super::{RestState, codec, error_response, json_bytes, json_value, read_body, sse_response};
+use crate::auth::Access;
 use crate::config::EndpointType;
 use crate::error::{FieldError, GatewayError, LocPart};
 use crate::pb::v1 as pb;
 use crate::routing::ratelimit::Family;
 use crate::service::{CallOptions, DEFAULT_PAGE_SIZE};
 
-/// Route patterns this module serves, for the trailing-slash redirect.
-const ROUTES: &[&str] = &[
-    "/",
-    "/health",
-    "/api/2.0/endpoints/",
-    "/api/2.0/endpoints/{name}",
-    "/api/2.0/gateway/routes/",
-    "/api/2.0/gateway/routes/{name}",
-    "/api/3.0/gateway/endpoint/{name}",
-    "/api/3.0/gateway/route/{name}",
-    "/api/2.0/endpoints/limits/{name}",
-    "/api/2.0/gateway/limits/{name}",
-    "/api/2.0/endpoints/limits/",
-    "/api/2.0/gateway/limits/",
-    "/endpoints/{name}/invocations",
-    "/gateway/{name}/invocations",
-];
-
-/// The MLflow routes.
-pub fn routes() -> Router<RestState> {
-    Router::new()
-        .route("/", get(root))
-        .route("/health", get(health))
-        .route("/api/2.0/endpoints/", get(list_endpoints))
-        .route("/api/2.0/endpoints/{name}", get(get_endpoint))
-        .route("/api/3.0/gateway/endpoint/{name}", get(get_endpoint))
-        .route("/api/2.0/gateway/routes/", get(list_legacy_routes))
-        .route("/api/2.0/gateway/routes/{name}", get(get_legacy_route))
-        .route("/api/3.0/gateway/route/{name}", get(get_traffic_route))
-        .route("/api/2.0/endpoints/limits/{name}", get(get_limits))
-        .route("/api/2.0/gateway/limits/{name}", get(get_limits))
-        .route("/api/2.0/endpoints/limits/", post(set_limits))
-        .route("/api/2.0/gateway/limits/", post(set_limits))
-        .route("/endpoints/{name}/invocations", post(endpoints_invocations))
-        .route("/gateway/{name}/invocations", post(gateway_invocations))
+route_table! {
+    /// The MLflow routes.
+    pub fn routes() {
+        GET "/" => root,
+        GET "/health" => health,
+        GET "/api/2.0/endpoints/" => list_endpoints,
+        GET "/api/2.0/endpoints/{name}" => get_endpoint,
+        GET "/api/3.0/gateway/endpoint/{name}" => get_endpoint,
+        GET "/api/2.0/gateway/routes/" => list_legacy_routes,
+        GET "/api/2.0/gateway/routes/{name}" => get_legacy_route,
+        GET "/api/3.0/gateway/route/{name}" => get_traffic_route,
+        GET "/api/2.0/endpoints/limits/{name}" => get_limits,
+        GET "/api/2.0/gateway/limits/{name}" => get_limits,
+        POST "/api/2.0/endpoints/limits/" => set_limits,
+        POST "/api/2.0/gateway/limits/" => set_limits,
+        POST "/endpoints/{name}/invocations" => endpoints_invocations,
+        POST "/gateway/{name}/invocations" => gateway_invocations,
+    }
 }
 
 /// Whether `path` is one of this module's routes.
 pub fn is_route(path: &str) -> bool {
-    ROUTES.iter().any(|pattern| matches_pattern(pattern, path))
+    ROUTES
+        .iter()
+        .any(|(_, pattern)| matches_pattern(pattern, path))
 }
 
 fn matches_pattern(pattern: &str, path: &str) -> bool {
@@ -181,13 +165,15 @@ struct PageQuery {
 fn page(
     st: &RestState,
     q: &PageQuery,
+    access: &Access,
     key: &'static str,
     render: fn(&pb::Endpoint) -> serde_json::Value,
 ) -> Response {
-    match st
-        .gateway
-        .list_endpoints(q.page_token.as_deref().unwrap_or(""), DEFAULT_PAGE_SIZE)
-    {
+    match st.gateway.list_endpoints(
+        q.page_token.as_deref().unwrap_or(""),
+        DEFAULT_PAGE_SIZE,
+        access,
+    ) {
         Ok(page) => {
             let mut out = serde_json::Map::new();
             out.insert(key.to_owned(), page.endpoints.iter().map(render).collect());
@@ -207,12 +193,22 @@ fn to_value<T: Serialize>(v: T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
 }
 
-async fn list_endpoints(State(st): State<RestState>, Query(q): Query<PageQuery>) -> Response {
-    page(&st, &q, "endpoints", |e| to_value(endpoint_json(e)))
+async fn list_endpoints(
+    State(st): State<RestState>,
+    access: Access,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    page(&st, &q, &access, "endpoints", |e| {
+        to_value(endpoint_json(e))
+    })
 }
 
-async fn get_endpoint(State(st): State<RestState>, Path(name): Path<String>) -> Response {
-    match st.gateway.get_endpoint(&name) {
+async fn get_endpoint(
+    State(st): State<RestState>,
+    access: Access,
+    Path(name): Path<String>,
+) -> Response {
+    match st.gateway.get_endpoint(&name, &access) {
         Ok(e) => to_json(&endpoint_json(&e)),
         Err(e) => error_response(&e),
     }
@@ -224,18 +220,33 @@ fn route_not_found(name: &str) -> Response {
     )))
 }
 
-async fn list_legacy_routes(State(st): State<RestState>, Query(q): Query<PageQuery>) -> Response {
-    page(&st, &q, "routes", |e| to_value(legacy_json(e)))
+async fn list_legacy_routes(
+    State(st): State<RestState>,
+    access: Access,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    page(&st, &q, &access, "routes", |e| to_value(legacy_json(e)))
 }
 
-async fn get_legacy_route(State(st): State<RestState>, Path(name): Path<String>) -> Response {
-    match st.gateway.get_endpoint(&name) {
+async fn get_legacy_route(
+    State(st): State<RestState>,
+    access: Access,
+    Path(name): Path<String>,
+) -> Response {
+    match st.gateway.get_endpoint(&name, &access) {
         Ok(e) => to_json(&legacy_json(&e)),
+        Err(e @ (GatewayError::Unauthenticated(_) | GatewayError::PermissionDenied(_))) => {
+            error_response(&e)
+        }
         Err(_) => route_not_found(&name),
     }
 }
 
-async fn get_traffic_route(State(st): State<RestState>, Path(name): Path<String>) -> Response {
+async fn get_traffic_route(
+    State(st): State<RestState>,
+    access: Access,
+    Path(name): Path<String>,
+) -> Response {
     #[derive(Serialize)]
     struct Dest<'a> {
         name: &'a str,
@@ -248,8 +259,8 @@ async fn get_traffic_route(State(st): State<RestState>, Path(name): Path<String>
         destinations: Vec<Dest<'a>>,
         routing_strategy: &'a str,
     }
-    match st.gateway.route(&name) {
-        Some(r) => to_json(&RouteJson {
+    match st.gateway.route(&name, &access) {
+        Ok(Some(r)) => to_json(&RouteJson {
             name: &r.name,
             task_type: r.task_type.as_str(),
             destinations: r
@@ -262,7 +273,8 @@ async fn get_traffic_route(State(st): State<RestState>, Path(name): Path<String>
                 .collect(),
             routing_strategy: "TRAFFIC_SPLIT",
         }),
-        None => route_not_found(&name),
+        Ok(None) => route_not_found(&name),
+        Err(e) => error_response(&e),
     }
 }
 
@@ -384,6 +396,16 @@ async fn invocations(
     family: Family,
     req: axum::extract::Request,
 ) -> Response {
+    let access = req
+        .extensions()
+        .get::<Access>()
+        .cloned()
+        .unwrap_or_default();
+    // Before the name is looked up and the limit counted: a key may not learn which names
+    // exist outside its grant, nor spend quota on them.
+    if let Err(e) = st.gateway.authorize(&access, &name) {
+        return error_response(&e);
+    }
     // MLflow registers one route per endpoint name, so an unknown name is FastAPI's plain 404.
     let Some(ty) = st.gateway.target_type(&name) else {
         return json_value(
@@ -399,7 +421,11 @@ async fn invocations(
         Ok(b) => b,
         Err(e) => return error_response(&e),
     };
-    match invoke(&st, name, ty, caller, &bytes).await {
+    let opts = CallOptions {
+        access,
+        ..CallOptions::default()
+    };
+    match invoke(&st, name, ty, caller, opts, &bytes).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     }
@@ -419,6 +445,7 @@ async fn invoke(
     name: String,
     ty: EndpointType,
     caller: Caller,
+    opts: CallOptions,
     bytes: &[u8],
 ) -> Result<Response, GatewayError> {
     match ty {
@@ -431,10 +458,10 @@ async fn invoke(
             req.endpoint = name;
             req.model = parsed.model;
             if parsed.stream {
-                let stream = st.gateway.stream_chat(req, CallOptions::default()).await?;
+                let stream = st.gateway.stream_chat(req, opts).await?;
                 Ok(sse_response(stream, codec::chat_chunk))
             } else {
-                let resp = st.gateway.chat(req, CallOptions::default()).await?;
+                let resp = st.gateway.chat(req, opts).await?;
                 Ok(json_bytes(StatusCode::OK, codec::chat_response(&resp)))
             }
         }
@@ -447,13 +474,10 @@ async fn invoke(
             req.endpoint = name;
             req.model = parsed.model;
             if parsed.stream {
-                let stream = st
-                    .gateway
-                    .stream_complete(req, CallOptions::default())
-                    .await?;
+                let stream = st.gateway.stream_complete(req, opts).await?;
                 Ok(sse_response(stream, codec::completion_chunk))
             } else {
-                let resp = st.gateway.complete(req, CallOptions::default()).await?;
+                let resp = st.gateway.complete(req, opts).await?;
                 Ok(json_bytes(
                     StatusCode::OK,
                     codec::completion_response(&resp),
@@ -468,7 +492,7 @@ async fn invoke(
             let mut req = parsed.request;
             req.endpoint = name;
             req.model = parsed.model;
-            let resp = st.gateway.embed(req, CallOptions::default()).await?;
+            let resp = st.gateway.embed(req, opts).await?;
             Ok(json_bytes(StatusCode::OK, codec::embed_response(&resp)))
         }
     }

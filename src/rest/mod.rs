@@ -5,11 +5,20 @@
 //! (307 to the other form).
 //!
 //! REST JSON types never leave this module: [`codec`] turns bodies into proto requests and proto
-//! responses into MLflow's exact bytes.
+//! responses into MLflow's exact bytes. [`openapi`] describes the routes (`/openapi.json`,
+//! `/docs`); each module declares its routes once with `route_table!`, and [`served_routes`]
+//! lists them all.
+
+// First: the macro is visible only to the modules declared after it.
+#[macro_use]
+mod route_table;
 
 pub mod codec;
+mod docs_page;
+mod metrics;
 pub mod mlflow;
 pub mod openai;
+pub mod openapi;
 mod sse;
 
 use axum::Router;
@@ -33,13 +42,30 @@ pub struct RestState {
     pub body_limit: usize,
 }
 
-/// The REST router: MLflow and OpenAI routes, with FastAPI's 404/405/redirect behaviour.
+/// The REST router: MLflow and OpenAI routes and their documentation, with FastAPI's
+/// 404/405/redirect behaviour. Called once at startup: the OpenAPI document and the docs page
+/// are rendered here.
 pub fn router(state: RestState) -> Router {
-    mlflow::routes()
+    let routes = mlflow::routes()
         .merge(openai::routes())
+        .merge(metrics::routes())
+        .merge(openapi::router(openapi::ApiDocs::new(&openapi::document())));
+    // With tracing on, server spans are named after the route that matched.
+    crate::otel::server::name_routes(routes)
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found_or_redirect)
         .with_state(state)
+}
+
+/// Every (method, path template) the REST router serves, from the modules' `route_table!`s:
+/// what `tests/openapi.rs` holds `/openapi.json` to.
+pub fn served_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+    mlflow::ROUTES
+        .iter()
+        .chain(openai::ROUTES)
+        .chain(metrics::ROUTES)
+        .chain(openapi::ROUTES)
+        .copied()
 }
 
 /// Reads a request body up to `limit` bytes; a larger one is a 413 JSON error.
@@ -84,6 +110,11 @@ pub fn error_response(e: &GatewayError) -> Response {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    if matches!(e, GatewayError::Unauthenticated(_)) {
+        // RFC 9110 §15.5.2: a 401 names the scheme that would be accepted.
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
     resp
 }
 
@@ -108,7 +139,11 @@ async fn not_found_or_redirect(uri: Uri, headers: axum::http::HeaderMap) -> Resp
         Some(stripped) if !stripped.is_empty() => stripped.to_owned(),
         _ => format!("{path}/"),
     };
-    if mlflow::is_route(&other) || openai::is_route(&other) {
+    if mlflow::is_route(&other)
+        || openai::is_route(&other)
+        || openapi::is_route(&other)
+        || metrics::is_route(&other)
+    {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())

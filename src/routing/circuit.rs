@@ -8,11 +8,13 @@
 //! classes leave it as it is. A probe whose caller goes away
 //! without an outcome does not wedge the circuit: after another cool-down a new probe is let
 //! through. State is a small mutex-guarded enum, touched twice per request and only for
-//! endpoints that configure a breaker.
+//! endpoints that configure a breaker. Its current state is mirrored in a gauge
+//! (`llm_gateway_circuit_state`: 0 closed, 1 open, 2 half-open).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::time::Instant;
 
 use crate::config::CircuitPolicy;
@@ -23,6 +25,17 @@ enum State {
     Closed { failures: u32 },
     Open { until: Instant },
     HalfOpen { probe_since: Instant },
+}
+
+impl State {
+    /// The gauge value of this state.
+    fn gauge(self) -> i64 {
+        match self {
+            State::Closed { .. } => 0,
+            State::Open { .. } => 1,
+            State::HalfOpen { .. } => 2,
+        }
+    }
 }
 
 /// What a breaker says about sending a request now.
@@ -45,6 +58,7 @@ pub struct Circuit {
     endpoint: String,
     policy: CircuitPolicy,
     state: Mutex<State>,
+    gauge: Gauge,
 }
 
 impl Circuit {
@@ -54,7 +68,15 @@ impl Circuit {
             endpoint: endpoint.to_owned(),
             policy: policy.clone(),
             state: Mutex::new(State::Closed { failures: 0 }),
+            gauge: Gauge::default(),
         }
+    }
+
+    /// This breaker, reporting its state in `gauge` from now on.
+    pub fn with_gauge(mut self, gauge: Gauge) -> Self {
+        gauge.set(self.lock().gauge());
+        self.gauge = gauge;
+        self
     }
 
     /// The policy this breaker runs.
@@ -94,6 +116,7 @@ impl Circuit {
             };
         }
         *state = State::HalfOpen { probe_since: now };
+        self.gauge.set(state.gauge());
         tracing::info!(
             endpoint = %self.endpoint,
             "circuit half-open: sending one probe request"
@@ -148,6 +171,7 @@ impl Circuit {
             // decided by newer outcomes, stands.
             (State::Open { .. }, _) => {}
         }
+        self.gauge.set(state.gauge());
     }
 }
 
@@ -238,6 +262,20 @@ mod tests {
         assert!(!c.is_open(), "timeouts are not in this policy's classes");
         c.record(Err(&e500()));
         assert!(c.is_open(), "an ignored class neither counts nor resets");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_gauge_follows_the_state() {
+        let gauge = Gauge::default();
+        let c = Circuit::new("ep", &policy(1)).with_gauge(gauge.clone());
+        assert_eq!(gauge.get(), 0);
+        c.record(Err(&e500()));
+        assert_eq!(gauge.get(), 1, "open");
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(c.admit(), Admission::Probe);
+        assert_eq!(gauge.get(), 2, "half-open");
+        c.record(Ok(()));
+        assert_eq!(gauge.get(), 0, "closed again");
     }
 
     #[tokio::test(start_paused = true)]

@@ -31,6 +31,7 @@ use crate::providers::{Call, ChunkStream};
 use crate::routing::circuit::Admission;
 use crate::routing::retry;
 use crate::service::EndpointRuntime;
+use crate::telemetry;
 
 /// The destinations a call may use, in the order to try them.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub(crate) struct Plan {
     pub fallback: Option<FallbackPolicy>,
     /// The name the client called (for messages).
     pub name: String,
+    /// The route's fallback counter, when it has a `fallback:` block.
+    pub fallbacks: Option<prometheus_client::metrics::counter::Counter>,
 }
 
 /// What the client asked that every candidate must honour.
@@ -85,13 +88,18 @@ where
         }
         tried += 1;
         if tried > 1 {
+            if let Some(c) = &plan.fallbacks {
+                c.inc();
+            }
             tracing::info!(
                 target_name = %plan.name,
                 endpoint = %ep.config.name,
                 "falling back to the next destination"
             );
         }
-        match on_destination(&ep, needs.deadline, &mut attempt).await {
+        telemetry::with_call(|r| r.attempt(&ep.metrics));
+        let stream = matches!(needs.call, Call::ChatStream | Call::CompletionsStream);
+        match on_destination(&ep, needs.deadline, stream, &mut attempt).await {
             Ok(v) => return Ok((v, ep)),
             Err(e) => {
                 if !plan.fallback.as_ref().is_some_and(|f| f.on.matches(&e)) {
@@ -118,10 +126,12 @@ where
     }
 }
 
-/// One destination: its attempts with retries, each outcome recorded by its breaker.
+/// One destination: its attempts with retries, each outcome recorded by its breaker, each
+/// attempt's time (and each backoff) reported to metrics and the request's record.
 async fn on_destination<T, F, Fut>(
     ep: &Arc<EndpointRuntime>,
     deadline: Option<Instant>,
+    stream: bool,
     attempt: &mut F,
 ) -> Result<T, GatewayError>
 where
@@ -140,7 +150,12 @@ where
                 (ep.timeout.min(left), left < ep.timeout)
             }
         };
-        let result = match attempt(ep.clone(), timeout).await {
+        let began = std::time::Instant::now();
+        let outcome = attempt(ep.clone(), timeout).await;
+        let took = began.elapsed();
+        ep.metrics.upstream_attempt(stream, took);
+        telemetry::with_call(|r| r.upstream(took));
+        let result = match outcome {
             // The client's deadline, not the upstream, ended this attempt: say so, and do not
             // hold it against the upstream's circuit.
             Err(GatewayError::UpstreamTimeout(_)) if cut => return Err(deadline_exceeded()),
@@ -169,6 +184,8 @@ where
             // This failure opened the circuit: retrying here would defeat it.
             return Err(err);
         }
+        ep.metrics.retried();
+        telemetry::with_call(|r| r.upstream(wait));
         tracing::debug!(
             endpoint = %ep.config.name,
             retry,

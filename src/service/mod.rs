@@ -12,6 +12,9 @@
 //! A request names an endpoint or a route; the service validates it (one set of rules for
 //! every surface), plans the destinations (`dispatch`), and runs the plan with the endpoint's
 //! timeouts, retries, fallbacks and breakers, then stamps the serving provider on the answer.
+//! Along the way it reports to the request's telemetry record ([`crate::telemetry`]): the
+//! target named, each destination tried and its upstream time, the usage of the answer, and a
+//! stream's commit and end; per-endpoint metric series are resolved when a config is built.
 //!
 //! Streams follow the commit rule of design.md §3.5: the upstream is opened and its first event
 //! read before a stream is returned, so a failure to open is an ordinary error the surface can
@@ -33,13 +36,17 @@ use base64::Engine as _;
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use crate::auth::{Access, KeySet};
 use crate::config::{Endpoint, EndpointType, GatewayConfig, RoutingStrategy, TrafficRoute};
 use crate::error::GatewayError;
+use crate::otel;
 use crate::pb::v1 as pb;
 use crate::providers::http::build_client;
 use crate::providers::{Call, ChunkStream, Provider};
 use crate::routing::circuit::Circuit;
 use crate::routing::ratelimit::{Family, LimitStore, Limiter};
+use crate::telemetry::metrics::Produces;
+use crate::telemetry::{self, BodyLog, EndpointMetrics, Metrics};
 
 use dispatch::{Needs, Plan};
 
@@ -55,6 +62,8 @@ pub struct Settings {
     pub connect_timeout: Duration,
     /// Where rate-limit counters live.
     pub limit_store: LimitStore,
+    /// `--log-bodies`: log request and response bodies (redacted) at DEBUG.
+    pub log_bodies: bool,
 }
 
 impl Default for Settings {
@@ -63,12 +72,13 @@ impl Default for Settings {
             default_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
             limit_store: LimitStore::default(),
+            log_bodies: false,
         }
     }
 }
 
 /// Per-call options a surface passes along with the request.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CallOptions {
     /// When the client stops waiting (a gRPC `grpc-timeout`, a Connect timeout): attempts are
     /// shortened to it and no retry or fallback starts after it.
@@ -77,6 +87,9 @@ pub struct CallOptions {
     /// an invalid request costs no quota). The MLflow REST routes count before calling, in
     /// MLflow's order, and leave this `None`.
     pub caller: Option<(Family, IpAddr)>,
+    /// What the caller's API key allows, as authentication found it (the default, "not
+    /// checked", is refused while API keys are configured).
+    pub access: Access,
 }
 
 /// An endpoint ready to serve.
@@ -92,6 +105,8 @@ pub struct EndpointRuntime {
     pub limiter: Option<Limiter>,
     /// Its circuit breaker, when it has a `circuit_breaker`.
     pub circuit: Option<Arc<Circuit>>,
+    /// Its metric series.
+    pub metrics: Arc<EndpointMetrics>,
 }
 
 impl EndpointRuntime {
@@ -110,6 +125,10 @@ impl EndpointRuntime {
 #[derive(Debug)]
 struct RouteRuntime {
     config: TrafficRoute,
+    /// Its name, as metrics label it.
+    name: Arc<str>,
+    /// Counts moves to a next destination.
+    fallbacks: prometheus_client::metrics::counter::Counter,
     /// Destinations in config order, with their weights.
     destinations: Vec<(u32, Arc<EndpointRuntime>)>,
 }
@@ -125,6 +144,10 @@ enum Target {
 pub struct Snapshot {
     endpoints: Vec<Arc<EndpointRuntime>>,
     targets: HashMap<String, Target>,
+    /// The gateway API keys; `None` = no authentication.
+    keys: Option<KeySet>,
+    /// Where bodies are logged (`--log-bodies`), redacting this config's secrets.
+    bodies: BodyLog,
 }
 
 #[derive(Debug)]
@@ -133,6 +156,8 @@ struct Shared {
     settings: Settings,
     /// One pooled client per distinct connect timeout, kept across reloads.
     clients: Mutex<HashMap<Duration, reqwest::Client>>,
+    /// This gateway's metrics, kept across reloads.
+    metrics: Arc<Metrics>,
 }
 
 /// The gateway's services over the current config. Cheap to clone.
@@ -158,9 +183,12 @@ impl Gateway {
             current: ArcSwap::from_pointee(Snapshot {
                 endpoints: Vec::new(),
                 targets: HashMap::new(),
+                keys: None,
+                bodies: BodyLog::default(),
             }),
             settings: settings.clone(),
             clients: Mutex::new(HashMap::new()),
+            metrics: Arc::new(Metrics::new()),
         };
         let snapshot = shared.build(config, None)?;
         shared.current.store(Arc::new(snapshot));
@@ -174,8 +202,32 @@ impl Gateway {
     pub fn reload(&self, config: &GatewayConfig) -> Result<(), StartError> {
         let previous = self.shared.current.load_full();
         let next = self.shared.build(config, Some(&previous))?;
+        for ep in &previous.endpoints {
+            if ep.circuit.is_some() && !next.has_circuit(&ep.config.name) {
+                self.shared.metrics.forget_circuit(&ep.config.name);
+            }
+        }
         self.shared.current.store(Arc::new(next));
         Ok(())
+    }
+
+    /// This gateway's metrics (`/metrics`, the telemetry layer).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// With `--log-bodies`, logs the current request's body (before validation: the requests
+    /// that fail it are the ones worth reading).
+    fn log_request(&self, req: &dyn std::fmt::Debug) {
+        if self.shared.settings.log_bodies {
+            self.snapshot().bodies.current("request", req);
+        }
+    }
+
+    /// Reports a unary answer's token usage and, with `--log-bodies`, its body.
+    fn answered<T: telemetry::stream::Usage + std::fmt::Debug>(&self, snap: &Snapshot, resp: &T) {
+        telemetry::with_call(|r| r.usage(resp.usage()));
+        snap.bodies.current("response", resp);
     }
 
     /// The config being served now.
@@ -205,16 +257,18 @@ impl Gateway {
         req: pb::ChatRequest,
         opts: CallOptions,
     ) -> Result<pb::ChatResponse, GatewayError> {
+        self.log_request(&req);
         validate::chat(&req)?;
         let snap = self.snapshot();
-        let plan = snap.admit(&req.endpoint, EndpointType::Chat, opts).await?;
-        let needs = needs(Call::Chat, req.model.as_deref(), opts);
-        let (mut resp, ep) = dispatch::run(plan, needs, |ep, t| {
+        let plan = snap.admit(&req.endpoint, EndpointType::Chat, &opts).await?;
+        let needs = needs(Call::Chat, req.model.as_deref(), &opts);
+        let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.chat(req, t).await }
-        })
-        .await?;
+        });
+        let (mut resp, ep) = otel::genai::traced(Call::Chat, &req, dispatched).await?;
         resp.provider = ep.config.model.provider_name.to_owned();
+        self.answered(&snap, &resp);
         Ok(resp)
     }
 
@@ -224,11 +278,13 @@ impl Gateway {
         req: pb::ChatRequest,
         opts: CallOptions,
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
+        telemetry::with_call(telemetry::CallRecord::streaming);
+        self.log_request(&req);
         validate::chat(&req)?;
         let snap = self.snapshot();
-        let plan = snap.admit(&req.endpoint, EndpointType::Chat, opts).await?;
-        let needs = needs(Call::ChatStream, req.model.as_deref(), opts);
-        let (stream, _) = dispatch::run(plan, needs, |ep, t| {
+        let plan = snap.admit(&req.endpoint, EndpointType::Chat, &opts).await?;
+        let needs = needs(Call::ChatStream, req.model.as_deref(), &opts);
+        let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move {
                 let provider_name = ep.config.model.provider_name;
@@ -241,9 +297,9 @@ impl Gateway {
                 });
                 commit(with_idle(Box::pin(stream), &ep)).await
             }
-        })
-        .await?;
-        Ok(stream)
+        });
+        let (stream, _) = otel::genai::traced(Call::ChatStream, &req, dispatched).await?;
+        Ok(telemetry::stream::observe(stream, &snap.bodies))
     }
 
     /// One text completion.
@@ -252,18 +308,20 @@ impl Gateway {
         req: pb::CompletionRequest,
         opts: CallOptions,
     ) -> Result<pb::CompletionResponse, GatewayError> {
+        self.log_request(&req);
         validate::completion(&req)?;
         let snap = self.snapshot();
         let plan = snap
-            .admit(&req.endpoint, EndpointType::Completions, opts)
+            .admit(&req.endpoint, EndpointType::Completions, &opts)
             .await?;
-        let needs = needs(Call::Completions, req.model.as_deref(), opts);
-        let (mut resp, ep) = dispatch::run(plan, needs, |ep, t| {
+        let needs = needs(Call::Completions, req.model.as_deref(), &opts);
+        let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.complete(req, t).await }
-        })
-        .await?;
+        });
+        let (mut resp, ep) = otel::genai::traced(Call::Completions, &req, dispatched).await?;
         resp.provider = ep.config.model.provider_name.to_owned();
+        self.answered(&snap, &resp);
         Ok(resp)
     }
 
@@ -273,13 +331,15 @@ impl Gateway {
         req: pb::CompletionRequest,
         opts: CallOptions,
     ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
+        telemetry::with_call(telemetry::CallRecord::streaming);
+        self.log_request(&req);
         validate::completion(&req)?;
         let snap = self.snapshot();
         let plan = snap
-            .admit(&req.endpoint, EndpointType::Completions, opts)
+            .admit(&req.endpoint, EndpointType::Completions, &opts)
             .await?;
-        let needs = needs(Call::CompletionsStream, req.model.as_deref(), opts);
-        let (stream, _) = dispatch::run(plan, needs, |ep, t| {
+        let needs = needs(Call::CompletionsStream, req.model.as_deref(), &opts);
+        let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move {
                 let provider_name = ep.config.model.provider_name;
@@ -292,9 +352,9 @@ impl Gateway {
                 });
                 commit(with_idle(Box::pin(stream), &ep)).await
             }
-        })
-        .await?;
-        Ok(stream)
+        });
+        let (stream, _) = otel::genai::traced(Call::CompletionsStream, &req, dispatched).await?;
+        Ok(telemetry::stream::observe(stream, &snap.bodies))
     }
 
     /// Embeddings.
@@ -303,48 +363,64 @@ impl Gateway {
         req: pb::EmbedRequest,
         opts: CallOptions,
     ) -> Result<pb::EmbedResponse, GatewayError> {
+        self.log_request(&req);
         validate::embed(&req)?;
         let snap = self.snapshot();
         let plan = snap
-            .admit(&req.endpoint, EndpointType::Embeddings, opts)
+            .admit(&req.endpoint, EndpointType::Embeddings, &opts)
             .await?;
-        let needs = needs(Call::Embeddings, req.model.as_deref(), opts);
-        let (mut resp, ep) = dispatch::run(plan, needs, |ep, t| {
+        let needs = needs(Call::Embeddings, req.model.as_deref(), &opts);
+        let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.embed(req, t).await }
-        })
-        .await?;
+        });
+        let (mut resp, ep) = otel::genai::traced(Call::Embeddings, &req, dispatched).await?;
         resp.provider = ep.config.model.provider_name.to_owned();
+        self.answered(&snap, &resp);
         Ok(resp)
     }
 
-    /// A page of endpoints in config order (traffic routes are not listed, as in MLflow).
+    /// A page of the endpoints `access` may call, in config order (traffic routes are not
+    /// listed, as in MLflow).
     pub fn list_endpoints(
         &self,
         page_token: &str,
         page_size: usize,
+        access: &Access,
     ) -> Result<pb::ListEndpointsResponse, GatewayError> {
-        self.snapshot().list_endpoints(page_token, page_size)
+        self.snapshot()
+            .list_endpoints(page_token, page_size, access)
     }
 
     /// One endpoint's metadata.
-    pub fn get_endpoint(&self, name: &str) -> Result<pb::Endpoint, GatewayError> {
-        match self.snapshot().targets.get(name) {
+    pub fn get_endpoint(&self, name: &str, access: &Access) -> Result<pb::Endpoint, GatewayError> {
+        let snap = self.snapshot();
+        snap.authorize(access, name)?;
+        match snap.targets.get(name) {
             Some(Target::Endpoint(ep)) => Ok(endpoint_info(&ep.config)),
             Some(Target::Route(_)) | None => Err(not_found(name)),
         }
     }
 
-    /// A traffic route's config, by name.
-    pub fn route(&self, name: &str) -> Option<TrafficRoute> {
-        match self.snapshot().targets.get(name)? {
-            Target::Route(r) => Some(r.config.clone()),
-            Target::Endpoint(_) => None,
-        }
+    /// A traffic route's config, by name; `Ok(None)` if there is no such route.
+    pub fn route(&self, name: &str, access: &Access) -> Result<Option<TrafficRoute>, GatewayError> {
+        let snap = self.snapshot();
+        snap.authorize(access, name)?;
+        Ok(match snap.targets.get(name) {
+            Some(Target::Route(r)) => Some(r.config.clone()),
+            Some(Target::Endpoint(_)) | None => None,
+        })
+    }
+
+    /// Whether `access` may call the endpoint or route `name` (401 / 403 if not), for a
+    /// surface that must know before it calls the service (MLflow's routes count the rate
+    /// limit first).
+    pub fn authorize(&self, access: &Access, name: &str) -> Result<(), GatewayError> {
+        self.snapshot().authorize(access, name)
     }
 }
 
-fn needs(call: Call, model: Option<&str>, opts: CallOptions) -> Needs<'_> {
+fn needs<'a>(call: Call, model: Option<&'a str>, opts: &CallOptions) -> Needs<'a> {
     Needs {
         call,
         model,
@@ -390,7 +466,10 @@ impl Shared {
             let circuit = ep.circuit_breaker.as_ref().map(|policy| {
                 match before.and_then(|b| b.circuit.as_ref()) {
                     Some(c) if c.policy() == policy => c.clone(),
-                    _ => Arc::new(Circuit::new(&ep.name, policy)),
+                    _ => Arc::new(
+                        Circuit::new(&ep.name, policy)
+                            .with_gauge(self.metrics.circuit_state(&ep.name)),
+                    ),
                 }
             });
             let rt = Arc::new(EndpointRuntime {
@@ -399,6 +478,15 @@ impl Shared {
                 timeout: ep.timeouts.total.unwrap_or(self.settings.default_timeout),
                 limiter,
                 circuit,
+                metrics: self.metrics.endpoint(
+                    &ep.name,
+                    ep.model.provider_name,
+                    Produces {
+                        streams: ep.endpoint_type != EndpointType::Embeddings,
+                        retries: ep.retries.is_some(),
+                        limit: ep.limit.is_some(),
+                    },
+                ),
             });
             targets.insert(ep.name.clone(), Target::Endpoint(rt.clone()));
             endpoints.push(rt);
@@ -418,11 +506,18 @@ impl Shared {
                 route.name.clone(),
                 Target::Route(Arc::new(RouteRuntime {
                     config: route.clone(),
+                    name: Arc::from(route.name.as_str()),
+                    fallbacks: self.metrics.route_fallbacks(&route.name),
                     destinations,
                 })),
             );
         }
-        Ok(Snapshot { endpoints, targets })
+        Ok(Snapshot {
+            endpoints,
+            targets,
+            keys: config.auth.as_ref().map(KeySet::new),
+            bodies: BodyLog::new(self.settings.log_bodies, config.secrets()),
+        })
     }
 
     fn client(&self, ep: &Endpoint) -> Result<reqwest::Client, StartError> {
@@ -444,6 +539,20 @@ impl Shared {
 }
 
 impl Snapshot {
+    /// The gateway API keys of this config; `None` when authentication is off.
+    pub fn keys(&self) -> Option<&KeySet> {
+        self.keys.as_ref()
+    }
+
+    fn authorize(&self, access: &Access, name: &str) -> Result<(), GatewayError> {
+        access.authorize(self.keys.is_some(), name)
+    }
+
+    /// Whether `name` is an endpoint with a circuit breaker.
+    fn has_circuit(&self, name: &str) -> bool {
+        matches!(self.targets.get(name), Some(Target::Endpoint(ep)) if ep.circuit.is_some())
+    }
+
     /// The type of the endpoint or route called `name`, if there is one.
     pub fn target_type(&self, name: &str) -> Option<EndpointType> {
         match self.targets.get(name)? {
@@ -461,7 +570,14 @@ impl Snapshot {
     ) -> Result<(), GatewayError> {
         match self.targets.get(name) {
             Some(Target::Endpoint(ep)) => match &ep.limiter {
-                Some(limiter) => limiter.hit(client, family).await,
+                Some(limiter) => {
+                    telemetry::with_call(|c| c.target(ep.metrics.name()));
+                    let hit = limiter.hit(client, family).await;
+                    if let Err(GatewayError::RateLimited { .. }) = &hit {
+                        ep.metrics.rate_limited();
+                    }
+                    hit
+                }
                 None => Ok(()),
             },
             Some(Target::Route(_)) | None => Ok(()),
@@ -474,8 +590,11 @@ impl Snapshot {
         &self,
         name: &str,
         expected: EndpointType,
-        opts: CallOptions,
+        opts: &CallOptions,
     ) -> Result<Plan, GatewayError> {
+        // Before anything about `name` is looked at: a restricted key learns nothing of names
+        // outside its grant, and spends no rate-limit quota on them.
+        opts.access.authorize(self.keys.is_some(), name)?;
         let plan = self.plan(name, expected)?;
         if let Some((family, ip)) = opts.caller {
             self.check_limit(name, family, ip).await?;
@@ -485,10 +604,22 @@ impl Snapshot {
 
     /// The destinations a call to `name` may use, best first.
     fn plan(&self, name: &str, expected: EndpointType) -> Result<Plan, GatewayError> {
-        let (ty, candidates, fallback) = match self.targets.get(name) {
+        let (ty, candidates, fallback, fallbacks) = match self.targets.get(name) {
             None => return Err(not_found(name)),
-            Some(Target::Endpoint(ep)) => (ep.config.endpoint_type, vec![ep.clone()], None),
-            Some(Target::Route(r)) => (r.config.task_type, r.order(), r.config.fallback.clone()),
+            Some(Target::Endpoint(ep)) => {
+                telemetry::with_call(|c| c.target(ep.metrics.name()));
+                (ep.config.endpoint_type, vec![ep.clone()], None, None)
+            }
+            Some(Target::Route(r)) => {
+                telemetry::with_call(|c| c.target(&r.name));
+                let fallbacks = r.config.fallback.as_ref().map(|_| r.fallbacks.clone());
+                (
+                    r.config.task_type,
+                    r.order(),
+                    r.config.fallback.clone(),
+                    fallbacks,
+                )
+            }
         };
         if ty != expected {
             return Err(GatewayError::BadRequest(format!(
@@ -504,15 +635,18 @@ impl Snapshot {
             candidates,
             fallback,
             name: name.to_owned(),
+            fallbacks,
         })
     }
 
-    /// A page of endpoints in config order.
+    /// A page of the endpoints `access` may call, in config order.
     fn list_endpoints(
         &self,
         page_token: &str,
         page_size: usize,
+        access: &Access,
     ) -> Result<pb::ListEndpointsResponse, GatewayError> {
+        let grant = access.scope(self.keys.is_some())?;
         let size = if page_size == 0 {
             DEFAULT_PAGE_SIZE
         } else {
@@ -523,7 +657,14 @@ impl Snapshot {
         } else {
             decode_page_token(page_token)?
         };
-        let all = &self.endpoints;
+        // Pages (and their tokens) count only what the caller may see, so a restricted key's
+        // pages are as full as anyone's.
+        let all: Vec<&EndpointRuntime> = self
+            .endpoints
+            .iter()
+            .map(|ep| &**ep)
+            .filter(|ep| grant.is_none_or(|g| g.allows(&ep.config.name)))
+            .collect();
         let end = start.saturating_add(size).min(all.len());
         let endpoints = all
             .get(start.min(all.len())..end)

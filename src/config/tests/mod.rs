@@ -1,6 +1,7 @@
 //! Loader tests: MLflow's messages verbatim, locations, secrets, providers, extensions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod api_keys;
 mod locations;
 mod mlflow_rules;
 mod providers;
