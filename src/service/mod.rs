@@ -286,17 +286,7 @@ impl Gateway {
         let needs = needs(Call::ChatStream, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
-            async move {
-                let provider_name = ep.config.model.provider_name;
-                let stream = ep.provider.chat_stream(req, t).await?;
-                let stream = stream.map(move |r| {
-                    r.map(|mut c| {
-                        c.provider = provider_name.to_owned();
-                        c
-                    })
-                });
-                commit(with_idle(Box::pin(stream), &ep)).await
-            }
+            async move { commit(served(ep.provider.chat_stream(req, t).await?, &ep)).await }
         });
         let (stream, _) = otel::genai::traced(Call::ChatStream, &req, dispatched).await?;
         Ok(telemetry::stream::observe(stream, &snap.bodies))
@@ -341,17 +331,7 @@ impl Gateway {
         let needs = needs(Call::CompletionsStream, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
-            async move {
-                let provider_name = ep.config.model.provider_name;
-                let stream = ep.provider.complete_stream(req, t).await?;
-                let stream = stream.map(move |r| {
-                    r.map(|mut c| {
-                        c.provider = provider_name.to_owned();
-                        c
-                    })
-                });
-                commit(with_idle(Box::pin(stream), &ep)).await
-            }
+            async move { commit(served(ep.provider.complete_stream(req, t).await?, &ep)).await }
         });
         let (stream, _) = otel::genai::traced(Call::CompletionsStream, &req, dispatched).await?;
         Ok(telemetry::stream::observe(stream, &snap.bodies))
@@ -428,8 +408,33 @@ fn needs<'a>(call: Call, model: Option<&'a str>, opts: &CallOptions) -> Needs<'a
     }
 }
 
-/// A stream with its endpoint's idle timeout, when it has one.
-fn with_idle<T: Send + 'static>(stream: ChunkStream<T>, ep: &EndpointRuntime) -> ChunkStream<T> {
+/// A stream chunk that names the provider serving it.
+trait Chunk: Send + 'static {
+    fn set_provider(&mut self, provider: &'static str);
+}
+
+impl Chunk for pb::ChatChunk {
+    fn set_provider(&mut self, provider: &'static str) {
+        self.provider = provider.to_owned();
+    }
+}
+
+impl Chunk for pb::CompletionChunk {
+    fn set_provider(&mut self, provider: &'static str) {
+        self.provider = provider.to_owned();
+    }
+}
+
+/// An upstream stream as `ep` serves it: each chunk stamped with the provider, and the
+/// endpoint's idle timeout applied when it has one.
+fn served<T: Chunk>(stream: ChunkStream<T>, ep: &EndpointRuntime) -> ChunkStream<T> {
+    let provider = ep.config.model.provider_name;
+    let stream: ChunkStream<T> = Box::pin(stream.map(move |r| {
+        r.map(|mut c| {
+            c.set_provider(provider);
+            c
+        })
+    }));
     match ep.config.timeouts.stream_idle {
         Some(idle) => dispatch::idle_timeout(stream, idle),
         None => stream,
