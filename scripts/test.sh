@@ -10,7 +10,8 @@
 #               first (step test-deps) redis-server and openssl are installed from Debian's
 #               packages when missing: tests/rate_limit_redis.rs starts its own Redis servers
 #   5. python   real stock clients (openai SDK, MLflow deployments client, grpcio stubs generated
-#               from proto/) against a live gateway + mock upstream: clients/python/tests
+#               from proto/) and our typed client package (clients/python, installed editable into
+#               the venv) against a live gateway + mock upstream: clients/python/tests
 # A failing fmt or clippy step does not stop the run (the tests still tell you something); a failed
 # build skips the steps that need its binaries. Exit status is non-zero if any step failed.
 #
@@ -35,6 +36,7 @@ VENV="${LLM_GATEWAY_VENV:-$HOME/.cache/llm-gateway/venv}"
 PYTHON="${PYTHON:-python3}"
 REQUIREMENTS=clients/python/requirements-test.txt
 PY_TESTS=clients/python/tests
+CLIENT_DIR=clients/python
 
 usage() { sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
@@ -171,13 +173,36 @@ python_env() {
   local stamp="$VENV/.llm-gateway-requirements.sha256"
   if [[ -x $VENV/bin/python && -f $stamp && $(cat "$stamp") == "$key" ]]; then
     note "reusing venv $VENV"
-    return 0
+    python_client
+    return
   fi
   note "building venv $VENV from $REQUIREMENTS (takes a minute or two)"
   rm -rf "$VENV" || return 1
   mkdir -p "$(dirname "$VENV")" || return 1
   "$PYTHON" -m venv "$VENV" || return 1
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" || return 1
+  printf '%s\n' "$key" >"$stamp"
+  python_client
+}
+
+# The typed client package (clients/python) is installed editable, so the tests import this
+# tree's sources. Its own stamp (its pyproject.toml + this checkout's path) reinstalls it when
+# either changes, without rebuilding the venv. No network: --no-deps (grpcio and protobuf come
+# from the requirements) and --no-build-isolation (grpcio-tools brought setuptools).
+python_client() {
+  local key stamp="$VENV/.llm-gateway-client.sha256"
+  key=$({
+    cat "$CLIENT_DIR/pyproject.toml"
+    printf '%s\n' "$REPO_ROOT"
+  } | sha256sum | cut -d' ' -f1) || return 1
+  if [[ -f $stamp && $(cat "$stamp") == "$key" ]]; then
+    note "client package $CLIENT_DIR already installed"
+    return 0
+  fi
+  note "installing $CLIENT_DIR into the venv (editable)"
+  rm -f "$stamp" || return 1
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    --no-build-isolation --no-index -e "$CLIENT_DIR" || return 1
   printf '%s\n' "$key" >"$stamp"
 }
 

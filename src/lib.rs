@@ -5,10 +5,12 @@
 //!
 //! The modules, in the direction dependencies point (surfaces → service → providers):
 //!
-//! - [`server`]: the one listener; dispatches each request to the gRPC or REST surface by its
-//!   content type; graceful shutdown.
+//! - [`server`]: the one listener; dispatches each request to the gRPC, Connect or REST
+//!   surface by its content type and path; graceful shutdown.
 //! - [`tls`]: `--tls-cert`/`--tls-key`: the same app behind a rustls handshake on the one port
 //!   (ALPN h2 and http/1.1), with the certificate re-read on SIGHUP.
+//! - [`cors`]: `--cors-allowed-origins`: CORS for browser callers (grpc-web, Connect, REST);
+//!   same-origin only by default.
 //! - [`auth`]: optional gateway API keys: a layer authenticates each request once (before
 //!   dispatch) and the service authorises each call by endpoint or route name.
 //! - [`otel`]: OpenTelemetry traces over OTLP when an endpoint is configured (nothing at all
@@ -19,7 +21,11 @@
 //!   the hooks the service reports through.
 //! - [`reload`]: hot reload; watches the config file (by polling its metadata) and SIGHUP, and
 //!   swaps a valid new config into the running [`service::Gateway`].
-//! - [`grpc`]: the tonic services (gRPC, and grpc-web through tonic-web) over the service layer.
+//! - [`grpc`]: the tonic services (gRPC, and grpc-web through tonic-web) over the service layer,
+//!   with the standard health service and server reflection (v1 and v1alpha).
+//! - [`connect`]: the Connect protocol for the same services on the same paths (JSON and
+//!   Protobuf, unary, server streaming and GET, gzip, `Connect-Timeout-Ms`), over the service
+//!   layer.
 //! - [`rest`]: the MLflow and OpenAI REST facades; [`rest::codec`] owns their JSON shapes,
 //!   [`rest::openapi`] their OpenAPI document (`/openapi.json`) and its `/docs` page.
 //! - [`service`]: the unified chat, completions, embeddings and endpoint services every surface
@@ -42,6 +48,8 @@
 
 pub mod auth;
 pub mod config;
+pub mod connect;
+pub mod cors;
 pub mod error;
 pub mod grpc;
 pub mod mock_upstream;

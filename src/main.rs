@@ -9,10 +9,12 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use llm_gateway::config;
+use llm_gateway::cors::Cors;
+use llm_gateway::grpc::health::Health;
 use llm_gateway::otel::{Tracing, TracingOptions};
 use llm_gateway::reload::{self, Reloader, WatchOptions};
 use llm_gateway::routing::ratelimit::{FailureMode, LimitStore, RedisOptions};
-use llm_gateway::server::{self, DEFAULT_BODY_LIMIT};
+use llm_gateway::server::{self, AppOptions, DEFAULT_BODY_LIMIT};
 use llm_gateway::service::{Gateway, Settings};
 use llm_gateway::telemetry::{self, LogFormat};
 use llm_gateway::tls::{self, Certificates};
@@ -138,6 +140,11 @@ struct StartArgs {
     /// The `service.name` of exported traces.
     #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "llm-gateway")]
     otel_service_name: String,
+    /// Web origins allowed to call from a browser page (CORS), comma-separated and exact
+    /// (`https://app.example.com,http://localhost:3000`), or `*` for any. Default: none
+    /// (same-origin only, no CORS headers).
+    #[arg(long, env = "LLM_GATEWAY_CORS_ALLOWED_ORIGINS")]
+    cors_allowed_origins: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -240,6 +247,13 @@ fn start(args: StartArgs) -> ExitCode {
         eprintln!("error: --rate-limits-timeout-ms must be a positive number of milliseconds");
         return ExitCode::from(2);
     }
+    let cors = match Cors::parse(args.cors_allowed_origins.as_deref().unwrap_or_default()) {
+        Ok(cors) => cors,
+        Err(e) => {
+            eprintln!("error: --cors-allowed-origins (LLM_GATEWAY_CORS_ALLOWED_ORIGINS): {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = RedisOptions {
         timeout: Duration::from_millis(args.rate_limits_timeout_ms),
         failure_mode: match args.rate_limits_failure_mode {
@@ -295,7 +309,7 @@ fn start(args: StartArgs) -> ExitCode {
             args.otel_service_name
         );
     }
-    let code = runtime.block_on(run(args, cfg, source, limit_store, tls));
+    let code = runtime.block_on(run(args, cfg, source, limit_store, tls, cors));
     if let Some(traces) = traces {
         // After the drain, so the spans of the last requests are exported too.
         if let Err(e) = traces.shutdown() {
@@ -311,6 +325,7 @@ async fn run(
     source: reload::Source,
     limit_store: LimitStore,
     tls: Option<Certificates>,
+    cors: Cors,
 ) -> ExitCode {
     if let LimitStore::Redis(store) = &limit_store {
         // Bounded by the store's timeout; the gateway serves whether Redis answers or not.
@@ -370,14 +385,24 @@ async fn run(
         },
         None => None,
     };
-    let app = server::app(gateway, args.max_body_bytes);
+    let health = Health::new();
+    let app = server::app_with(
+        gateway,
+        AppOptions {
+            body_limit: args.max_body_bytes,
+            cors,
+            health: health.clone(),
+        },
+    );
     let grace = Duration::from_secs_f64(args.shutdown_grace_seconds);
+    // The gRPC health service reports NOT_SERVING from the moment the drain begins.
+    let shutdown = health.not_serving_after(server::shutdown_signal());
     let served = match &tls {
         Some(certs) => {
             let acceptor = certs.acceptor();
-            tls::serve(listener, app, acceptor, server::shutdown_signal(), grace).await
+            tls::serve(listener, app, acceptor, shutdown, grace).await
         }
-        None => server::serve(listener, app, server::shutdown_signal(), grace).await,
+        None => server::serve(listener, app, shutdown, grace).await,
     };
     reloading.stop().await;
     if let Some((stop, task)) = admin {

@@ -5,7 +5,9 @@
 //! [`Access::exempt`]; any other needs a valid key, and its [`Access`] is put into the
 //! request's extensions for the surfaces to hand to the service. A refusal is answered in the
 //! caller's protocol: a trailers-only gRPC status (`UNAUTHENTICATED`) for gRPC and grpc-web,
-//! MLflow's `{"detail": ...}` with 401 and `WWW-Authenticate: Bearer` for everything else.
+//! Connect's error (`{"code":"unauthenticated",...}`, or an end-of-stream message for a Connect
+//! stream) on the typed services' paths, MLflow's `{"detail": ...}` with 401 and
+//! `WWW-Authenticate: Bearer` for everything else.
 //!
 //! The layer adds no allocation on a refused request beyond the answer, one extension on an
 //! admitted one, and nothing at all when no keys are configured (beyond reading the snapshot).
@@ -115,6 +117,9 @@ fn refusal(req: &Request, e: &GatewayError) -> Response {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             resp
+        }
+        None if crate::connect::is_connect_path(req.uri().path()) => {
+            crate::connect::refusal(req, e)
         }
         None => crate::rest::error_response(e),
     }

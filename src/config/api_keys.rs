@@ -6,7 +6,7 @@
 //!     key: $TEAM_A_KEY          # $ENV, a file path, or the key itself (as provider keys)
 //!     endpoints: [chat, ab-route]   # optional: endpoint or route names; absent = all
 //! auth:
-//!   exempt_paths: [/health, /metrics]   # the default
+//!   exempt_paths: [/health, /metrics]   # the default, plus the gRPC health service's methods
 //! ```
 //!
 //! No `api_keys` section means no authentication, as in MLflow. Each key is resolved by the
@@ -24,9 +24,15 @@ use crate::config::suggest;
 const KEY_KEYS: &[&str] = &["name", "key", "endpoints"];
 const AUTH_KEYS: &[&str] = &["exempt_paths"];
 
-/// Paths served without a key unless `auth.exempt_paths` says otherwise: the health check
-/// (load balancers and orchestrators probe it without credentials) and the metrics scrape.
-pub const DEFAULT_EXEMPT_PATHS: &[&str] = &["/health", "/metrics"];
+/// Paths served without a key unless `auth.exempt_paths` says otherwise: the health checks,
+/// REST and gRPC (load balancers and orchestrators probe them without credentials), and the
+/// metrics scrape. Reflection is not exempt: with keys, describing the API needs one too.
+pub const DEFAULT_EXEMPT_PATHS: &[&str] = &[
+    "/health",
+    "/metrics",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+];
 
 /// Keys shorter than this are accepted with a warning.
 const SHORT_KEY: usize = 16;

@@ -2,6 +2,11 @@
 //! each a thin adapter from `tonic::Request` to the service layer and from [`GatewayError`] to
 //! `tonic::Status`. Streams are committed by the service layer before the response starts, so a
 //! failure to open is a plain status; a later failure ends the stream with one error status.
+//! Beside them on the same routes: the standard health service ([`health`]) and server
+//! reflection ([`reflection`]).
+
+pub mod health;
+pub mod reflection;
 
 use std::pin::Pin;
 
@@ -36,9 +41,10 @@ impl GrpcApi {
     }
 
     /// The four services, ready to mount, with `max_message` as the decode limit (the same
-    /// limit REST bodies have).
-    pub fn routes(self, max_message: usize) -> tonic::service::Routes {
-        tonic::service::Routes::builder()
+    /// limit REST bodies have), and beside them the health service reporting `health` and
+    /// server reflection.
+    pub fn routes(self, max_message: usize, health: &health::Health) -> tonic::service::Routes {
+        let routes = tonic::service::Routes::builder()
             .add_service(
                 ChatServiceServer::new(self.clone()).max_decoding_message_size(max_message),
             )
@@ -49,8 +55,10 @@ impl GrpcApi {
                 EmbeddingsServiceServer::new(self.clone()).max_decoding_message_size(max_message),
             )
             .add_service(EndpointsServiceServer::new(self).max_decoding_message_size(max_message))
+            .add_service(health.service())
             .clone()
-            .routes()
+            .routes();
+        reflection::add_to(routes)
     }
 }
 

@@ -58,8 +58,8 @@ impl Surface {
         matches!(self, Surface::Grpc | Surface::GrpcWeb)
     }
 
-    /// The surface of `req`, from its content type (gRPC and grpc-web share paths) and, for
-    /// REST, its path.
+    /// The surface of `req`, from its content type (gRPC, grpc-web and Connect share paths)
+    /// and its path (the typed services' paths are Connect when not gRPC).
     pub fn of<B>(req: &Request<B>) -> Surface {
         let ct = req
             .headers()
@@ -71,6 +71,7 @@ impl Surface {
             Surface::Grpc
         } else if ct.starts_with(b"application/connect+")
             || req.headers().contains_key("connect-protocol-version")
+            || crate::connect::is_connect_path(req.uri().path())
         {
             Surface::Connect
         } else if req.uri().path().starts_with("/v1/") {
@@ -202,6 +203,16 @@ mod tests {
             (Some("application/grpc-web+proto"), "/x", "grpc-web"),
             (Some("application/grpc-web-text"), "/x", "grpc-web"),
             (Some("application/connect+json"), "/x", "connect"),
+            (
+                Some("application/json"),
+                "/llmgateway.v1.ChatService/Chat",
+                "connect",
+            ),
+            (
+                None,
+                "/llmgateway.v1.EndpointsService/ListEndpoints?encoding=json",
+                "connect",
+            ),
             (
                 Some("application/json"),
                 "/v1/chat/completions",

@@ -157,6 +157,21 @@ impl TestGateway {
     }
 
     async fn start_with(yaml: &str, body_limit: usize, settings: Settings) -> TestGateway {
+        let options = server::AppOptions {
+            body_limit,
+            ..server::AppOptions::default()
+        };
+        Self::start_with_options(yaml, settings, options).await
+    }
+
+    /// As [`TestGateway::start`], with app options (CORS origins, the health state); as in
+    /// `main`, the health service turns NOT_SERVING when [`TestGateway::shutdown`] begins the
+    /// drain.
+    pub async fn start_with_options(
+        yaml: &str,
+        settings: Settings,
+        options: server::AppOptions,
+    ) -> TestGateway {
         let mock = MockUpstream::start_local(MockOptions {
             record: true,
             slow_ms: 2_000,
@@ -170,17 +185,12 @@ impl TestGateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = server::app(gateway, body_limit);
+        let shutdown = options.health.not_serving_after(async move {
+            let _ = stopped.await;
+        });
+        let app = server::app_with(gateway, options);
         tokio::spawn(async move {
-            let _ = server::serve(
-                listener,
-                app,
-                async move {
-                    let _ = stopped.await;
-                },
-                Duration::from_secs(5),
-            )
-            .await;
+            let _ = server::serve(listener, app, shutdown, Duration::from_secs(5)).await;
         });
         TestGateway {
             addr,
@@ -190,6 +200,14 @@ impl TestGateway {
                 reqwest::Client::new()
             },
             stop: Some(stop),
+        }
+    }
+
+    /// Begins the gateway's shutdown (as SIGTERM would): the listener closes and the drain
+    /// starts.
+    pub fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
     }
 

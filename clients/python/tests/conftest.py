@@ -8,6 +8,8 @@ Fixtures:
 - `gateway`: a `Gateway` with `url` (`http://127.0.0.1:PORT`), `grpc_target` (`127.0.0.1:PORT`),
   `mock_url` and `mock_requests()` / `clear_mock_requests()` (the mock's request log, so a test
   can assert what the gateway sent upstream).
+- `start_gateway`: starts further gateways (another config, API keys, TLS) in front of the same
+  mock upstream, as context managers.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,16 +156,12 @@ class Gateway:
             pass
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
-    gateway_bin = _binary("LLM_GATEWAY_BIN", "llm-gateway")
+@contextmanager
+def _mock_upstream(work: Path, env: dict[str, str]) -> Iterator[str]:
+    """A recording mock upstream on a free loopback port; yields its base URL."""
     mock_bin = _binary("MOCK_UPSTREAM_BIN", "mock-upstream")
-    work = tmp_path_factory.mktemp("gateway")
-    env = dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "info"))
-
     mock_err = work / "mock-upstream.stderr"
-    gw_err = work / "llm-gateway.stderr"
-    mock = gw = None
+    mock = None
     try:
         with open(mock_err, "wb") as err:
             mock = subprocess.Popen(
@@ -179,22 +180,50 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
                 f"stderr:\n{_tail(mock_err)}",
                 pytrace=False,
             )
-        mock_url = banner[len(prefix):].rstrip("/")
+        yield banner[len(prefix):].rstrip("/")
+    finally:
+        _stop(mock)
+        if mock is not None and mock.stdout is not None:
+            mock.stdout.close()
 
-        config_path = work / "config.yaml"
-        config_path.write_text(gateway_config(mock_url))
-        port = _free_port()
+
+@contextmanager
+def _run_gateway(
+    work: Path,
+    env: dict[str, str],
+    config_text: str,
+    mock_url: str,
+    extra_args: Sequence[str] = (),
+    tls: tuple[Path, Path] | None = None,
+) -> Iterator[Gateway]:
+    """An llm-gateway serving `config_text` on a free loopback port, stopped on exit.
+
+    `tls`: (certificate PEM, key PEM) to serve HTTPS and gRPC over TLS; readiness is then checked
+    over https trusting that certificate.
+    """
+    gateway_bin = _binary("LLM_GATEWAY_BIN", "llm-gateway")
+    gw_err = work / "llm-gateway.stderr"
+    config_path = work / "config.yaml"
+    config_path.write_text(config_text)
+    port = _free_port()
+    args = [str(gateway_bin), "start", "--config-path", str(config_path),
+            "--host", "127.0.0.1", "--port", str(port), *extra_args]
+    ssl_context = None
+    if tls is not None:
+        args += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        ssl_context = ssl.create_default_context(cafile=str(tls[0]))
+    gw = None
+    try:
         with open(gw_err, "wb") as err:
             gw = subprocess.Popen(
-                [str(gateway_bin), "start", "--config-path", str(config_path),
-                 "--host", "127.0.0.1", "--port", str(port)],
+                args,
                 stdin=subprocess.DEVNULL,
                 stdout=err,
                 stderr=subprocess.STDOUT,
                 env=env,
             )
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(gw, url, gw_err)
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+        _wait_healthy(gw, url, gw_err, ssl_context)
         yield Gateway(
             url=url,
             grpc_target=f"127.0.0.1:{port}",
@@ -210,12 +239,41 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
             )
     finally:
         _stop(gw)
-        _stop(mock)
-        if mock is not None and mock.stdout is not None:
-            mock.stdout.close()
 
 
-def _wait_healthy(proc: subprocess.Popen, url: str, stderr_path: Path) -> None:
+def _env() -> dict[str, str]:
+    return dict(os.environ, NO_COLOR="1", RUST_LOG=os.environ.get("RUST_LOG", "info"))
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    work = tmp_path_factory.mktemp("gateway")
+    env = _env()
+    with _mock_upstream(work, env) as mock_url:
+        with _run_gateway(work, env, gateway_config(mock_url), mock_url) as gw:
+            yield gw
+
+
+@pytest.fixture(scope="session")
+def start_gateway(gateway: Gateway, tmp_path_factory: pytest.TempPathFactory):
+    """A factory for more gateways in front of the session's mock upstream (`gateway.mock_url`).
+
+    `with start_gateway(config_text, extra_args=(), tls=None) as gw:` starts one with that
+    config (and, with `tls=(cert, key)`, TLS) and stops it on leaving the block.
+    """
+
+    def start(
+        config_text: str, *, extra_args: Sequence[str] = (), tls: tuple[Path, Path] | None = None
+    ):
+        work = tmp_path_factory.mktemp("extra-gateway")
+        return _run_gateway(work, _env(), config_text, gateway.mock_url, extra_args, tls)
+
+    return start
+
+
+def _wait_healthy(
+    proc: subprocess.Popen, url: str, stderr_path: Path, ssl_context: ssl.SSLContext | None = None
+) -> None:
     last = "no answer"
     for _ in range(HEALTH_POLLS):
         if proc.poll() is not None:
@@ -225,7 +283,7 @@ def _wait_healthy(proc: subprocess.Popen, url: str, stderr_path: Path) -> None:
                 pytrace=False,
             )
         try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+            with urllib.request.urlopen(f"{url}/health", timeout=1, context=ssl_context) as r:
                 body = json.loads(r.read())
                 if r.status == 200 and body == {"status": "OK"}:
                     return

@@ -1,17 +1,16 @@
-"""Python grpcio stubs, generated from proto/ at test time, against the gateway's gRPC API.
+"""Raw grpcio stubs, as generated from proto/, against the gateway's gRPC API.
 
-The stubs are compiled with `grpc_tools.protoc` into a temporary directory for each run (nothing
-generated is committed), so these tests also prove the .proto files compile with stock protoc.
+The stubs are the ones the `llm_gateway_client` package ships (clients/python/src/.../_pb), used
+here directly through grpcio's generated `*ServiceStub` classes, without the typed client.
+test_client_package.py regenerates them from proto/ with `grpc_tools.protoc` on every run and
+fails when the checked-in copy is stale, which also proves the .proto files compile with stock
+protoc.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
-import importlib.resources
 import struct
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import grpc
@@ -21,34 +20,10 @@ RPC_TIMEOUT_S = 30
 
 
 @pytest.fixture(scope="module")
-def pb(proto_dir, tmp_path_factory) -> SimpleNamespace:
-    import grpc_tools
+def pb() -> SimpleNamespace:
+    from llm_gateway_client import pb as stubs
 
-    out = tmp_path_factory.mktemp("grpc_stubs")
-    protos = sorted(p.relative_to(proto_dir).as_posix() for p in proto_dir.rglob("*.proto"))
-    assert protos, f"no .proto files under {proto_dir}"
-    well_known = importlib.resources.files(grpc_tools) / "_proto"
-    cmd = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{proto_dir}", f"-I{well_known}",
-        f"--python_out={out}", f"--grpc_python_out={out}",
-        *protos,
-    ]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, f"protoc failed:\n{run.stderr}"
-    sys.path.insert(0, str(out))
-    try:
-        mods = {
-            name: importlib.import_module(f"llmgateway.v1.{name}")
-            for name in (
-                "common_pb2", "chat_pb2", "chat_pb2_grpc", "completions_pb2",
-                "completions_pb2_grpc", "embeddings_pb2", "embeddings_pb2_grpc",
-                "endpoints_pb2", "endpoints_pb2_grpc",
-            )
-        }
-    finally:
-        sys.path.remove(str(out))
-    return SimpleNamespace(**mods)
+    return SimpleNamespace(**{name: getattr(stubs, name) for name in stubs.__all__})
 
 
 @pytest.fixture(scope="module")
