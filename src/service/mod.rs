@@ -218,6 +218,21 @@ impl Gateway {
 
     /// With `--log-bodies`, logs the current request's body (before validation: the requests
     /// that fail it are the ones worth reading).
+    /// What every call does before dispatch: log the body (with `--log-bodies`), validate,
+    /// take the current snapshot (kept to the end of the call), authorise, count the rate
+    /// limit, and plan the destinations.
+    async fn prepare<R: CallRequest>(
+        &self,
+        req: &R,
+        opts: &CallOptions,
+    ) -> Result<(Arc<Snapshot>, Plan), GatewayError> {
+        self.log_request(req);
+        req.validate()?;
+        let snap = self.snapshot();
+        let plan = snap.admit(req.endpoint(), R::TYPE, opts).await?;
+        Ok((snap, plan))
+    }
+
     fn log_request(&self, req: &dyn std::fmt::Debug) {
         if self.shared.settings.log_bodies {
             self.snapshot().bodies.current("request", req);
@@ -257,17 +272,14 @@ impl Gateway {
         req: pb::ChatRequest,
         opts: CallOptions,
     ) -> Result<pb::ChatResponse, GatewayError> {
-        self.log_request(&req);
-        validate::chat(&req)?;
-        let snap = self.snapshot();
-        let plan = snap.admit(&req.endpoint, EndpointType::Chat, &opts).await?;
+        let (snap, plan) = self.prepare(&req, &opts).await?;
         let needs = needs(Call::Chat, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.chat(req, t).await }
         });
         let (mut resp, ep) = otel::genai::traced(Call::Chat, &req, dispatched).await?;
-        resp.provider = ep.config.model.provider_name.to_owned();
+        resp.set_provider(ep.config.model.provider_name);
         self.answered(&snap, &resp);
         Ok(resp)
     }
@@ -279,10 +291,7 @@ impl Gateway {
         opts: CallOptions,
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
         telemetry::with_call(telemetry::CallRecord::streaming);
-        self.log_request(&req);
-        validate::chat(&req)?;
-        let snap = self.snapshot();
-        let plan = snap.admit(&req.endpoint, EndpointType::Chat, &opts).await?;
+        let (snap, plan) = self.prepare(&req, &opts).await?;
         let needs = needs(Call::ChatStream, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
@@ -298,19 +307,14 @@ impl Gateway {
         req: pb::CompletionRequest,
         opts: CallOptions,
     ) -> Result<pb::CompletionResponse, GatewayError> {
-        self.log_request(&req);
-        validate::completion(&req)?;
-        let snap = self.snapshot();
-        let plan = snap
-            .admit(&req.endpoint, EndpointType::Completions, &opts)
-            .await?;
+        let (snap, plan) = self.prepare(&req, &opts).await?;
         let needs = needs(Call::Completions, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.complete(req, t).await }
         });
         let (mut resp, ep) = otel::genai::traced(Call::Completions, &req, dispatched).await?;
-        resp.provider = ep.config.model.provider_name.to_owned();
+        resp.set_provider(ep.config.model.provider_name);
         self.answered(&snap, &resp);
         Ok(resp)
     }
@@ -322,12 +326,7 @@ impl Gateway {
         opts: CallOptions,
     ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
         telemetry::with_call(telemetry::CallRecord::streaming);
-        self.log_request(&req);
-        validate::completion(&req)?;
-        let snap = self.snapshot();
-        let plan = snap
-            .admit(&req.endpoint, EndpointType::Completions, &opts)
-            .await?;
+        let (snap, plan) = self.prepare(&req, &opts).await?;
         let needs = needs(Call::CompletionsStream, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
@@ -343,19 +342,14 @@ impl Gateway {
         req: pb::EmbedRequest,
         opts: CallOptions,
     ) -> Result<pb::EmbedResponse, GatewayError> {
-        self.log_request(&req);
-        validate::embed(&req)?;
-        let snap = self.snapshot();
-        let plan = snap
-            .admit(&req.endpoint, EndpointType::Embeddings, &opts)
-            .await?;
+        let (snap, plan) = self.prepare(&req, &opts).await?;
         let needs = needs(Call::Embeddings, req.model.as_deref(), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.embed(req, t).await }
         });
         let (mut resp, ep) = otel::genai::traced(Call::Embeddings, &req, dispatched).await?;
-        resp.provider = ep.config.model.provider_name.to_owned();
+        resp.set_provider(ep.config.model.provider_name);
         self.answered(&snap, &resp);
         Ok(resp)
     }
@@ -408,26 +402,72 @@ fn needs<'a>(call: Call, model: Option<&'a str>, opts: &CallOptions) -> Needs<'a
     }
 }
 
-/// A stream chunk that names the provider serving it.
-trait Chunk: Send + 'static {
+/// A request the service calls a destination with.
+trait CallRequest: std::fmt::Debug {
+    /// The endpoint type the named target must have.
+    const TYPE: EndpointType;
+    /// The shared validation rules for this kind of request.
+    fn validate(&self) -> Result<(), GatewayError>;
+    /// The endpoint or route the request names.
+    fn endpoint(&self) -> &str;
+}
+
+impl CallRequest for pb::ChatRequest {
+    const TYPE: EndpointType = EndpointType::Chat;
+    fn validate(&self) -> Result<(), GatewayError> {
+        validate::chat(self)
+    }
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl CallRequest for pb::CompletionRequest {
+    const TYPE: EndpointType = EndpointType::Completions;
+    fn validate(&self) -> Result<(), GatewayError> {
+        validate::completion(self)
+    }
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+impl CallRequest for pb::EmbedRequest {
+    const TYPE: EndpointType = EndpointType::Embeddings;
+    fn validate(&self) -> Result<(), GatewayError> {
+        validate::embed(self)
+    }
+    fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+/// An answer or stream chunk that names the provider serving it.
+trait Served: Send + 'static {
     fn set_provider(&mut self, provider: &'static str);
 }
 
-impl Chunk for pb::ChatChunk {
-    fn set_provider(&mut self, provider: &'static str) {
-        self.provider = provider.to_owned();
-    }
+macro_rules! served {
+    ($($t:ty),*) => {$(
+        impl Served for $t {
+            fn set_provider(&mut self, provider: &'static str) {
+                self.provider = provider.to_owned();
+            }
+        }
+    )*};
 }
 
-impl Chunk for pb::CompletionChunk {
-    fn set_provider(&mut self, provider: &'static str) {
-        self.provider = provider.to_owned();
-    }
-}
+served!(
+    pb::ChatResponse,
+    pb::ChatChunk,
+    pb::CompletionResponse,
+    pb::CompletionChunk,
+    pb::EmbedResponse
+);
 
 /// An upstream stream as `ep` serves it: each chunk stamped with the provider, and the
 /// endpoint's idle timeout applied when it has one.
-fn served<T: Chunk>(stream: ChunkStream<T>, ep: &EndpointRuntime) -> ChunkStream<T> {
+fn served<T: Served>(stream: ChunkStream<T>, ep: &EndpointRuntime) -> ChunkStream<T> {
     let provider = ep.config.model.provider_name;
     let stream: ChunkStream<T> = Box::pin(stream.map(move |r| {
         r.map(|mut c| {
