@@ -279,6 +279,13 @@ impl GatewayError {
         }])
     }
 
+    /// The client's own deadline (gRPC `grpc-timeout`, Connect `Connect-Timeout-Ms`) passed.
+    pub fn client_deadline() -> Self {
+        GatewayError::UpstreamTimeout(
+            "The client's deadline passed before the call completed.".into(),
+        )
+    }
+
     /// Who caused the failure.
     pub fn origin(&self) -> Origin {
         match self {

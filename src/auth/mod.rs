@@ -118,15 +118,19 @@ impl Access {
     }
 }
 
+impl Access {
+    /// What authentication put in a request's extensions (the default, "not checked", when
+    /// it put nothing).
+    pub fn of(extensions: &http::Extensions) -> Access {
+        extensions.get::<Access>().cloned().unwrap_or_default()
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Access {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Access>()
-            .cloned()
-            .unwrap_or_default())
+        Ok(Access::of(&parts.extensions))
     }
 }
 

@@ -154,7 +154,7 @@ impl<T: Message + Serialize> Stream for Frames<T> {
                 end_stream(None)
             }
             Poll::Pending => match this.deadline.as_mut().map(|d| d.as_mut().poll(cx)) {
-                Some(Poll::Ready(())) => this.fail(&super::deadline_exceeded(), true),
+                Some(Poll::Ready(())) => this.fail(&GatewayError::client_deadline(), true),
                 Some(Poll::Pending) | None => return Poll::Pending,
             },
         };

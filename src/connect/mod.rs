@@ -27,11 +27,10 @@ mod error;
 pub use error::refusal;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -42,12 +41,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::auth::Access;
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 use crate::providers::ChunkStream;
 use crate::rest::read_body;
-use crate::routing::ratelimit::Family;
 use crate::service::{CallOptions, Gateway};
 
 use codec::{Codec, Compression};
@@ -327,18 +324,7 @@ impl ConnectApi {
 /// count in the gRPC family: the same methods on the same paths, so switching protocol does not
 /// buy a second quota.
 fn call_options(parts: &Parts, deadline: Option<Instant>) -> CallOptions {
-    CallOptions {
-        deadline,
-        caller: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ci| (Family::Grpc, ci.0.ip())),
-        access: parts
-            .extensions
-            .get::<Access>()
-            .cloned()
-            .unwrap_or_default(),
-    }
+    CallOptions::rpc(&parts.extensions, deadline)
 }
 
 /// Runs `call`, cut at the client's deadline.
@@ -349,13 +335,9 @@ async fn within<T>(
     match deadline {
         Some(d) => tokio::time::timeout_at(d, call)
             .await
-            .unwrap_or_else(|_| Err(deadline_exceeded())),
+            .unwrap_or_else(|_| Err(GatewayError::client_deadline())),
         None => call.await,
     }
-}
-
-fn deadline_exceeded() -> GatewayError {
-    GatewayError::UpstreamTimeout("The client's deadline passed before the call completed.".into())
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {

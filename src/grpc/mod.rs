@@ -22,7 +22,6 @@ use crate::pb::v1::{
     embeddings_service_server::{EmbeddingsService, EmbeddingsServiceServer},
     endpoints_service_server::{EndpointsService, EndpointsServiceServer},
 };
-use crate::routing::ratelimit::Family;
 use crate::service::{CallOptions, Gateway};
 
 /// A boxed stream of messages or a status, as tonic's streaming RPCs return.
@@ -72,19 +71,11 @@ fn options<T>(r: &Request<T>) -> CallOptions {
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
         .map(|d| tokio::time::Instant::now() + d);
-    let caller = r
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|ci| (Family::Grpc, ci.0.ip()));
-    CallOptions {
-        deadline,
-        caller,
-        access: access(r),
-    }
+    CallOptions::rpc(r.extensions(), deadline)
 }
 
 fn access<T>(r: &Request<T>) -> Access {
-    r.extensions().get::<Access>().cloned().unwrap_or_default()
+    Access::of(r.extensions())
 }
 
 /// The gRPC `grpc-timeout` header: at most 8 digits and a unit (H, M, S, m, u, n). A malformed

@@ -33,7 +33,7 @@ use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 use crate::providers::{Call, ChunkStream};
-use crate::service::EndpointRuntime;
+use crate::service::{CallRequest, EndpointRuntime};
 
 /// Most finish reasons a span keeps (one per choice; `n` is rarely more than a few).
 const MAX_FINISH_REASONS: usize = 16;
@@ -46,7 +46,7 @@ pub async fn traced<Q, T, F>(
     dispatch: F,
 ) -> Result<(T, Arc<EndpointRuntime>), GatewayError>
 where
-    Q: CallRequest,
+    Q: SpanRequest,
     T: CallResponse,
     F: Future<Output = Result<(T, Arc<EndpointRuntime>), GatewayError>>,
 {
@@ -72,7 +72,7 @@ where
     }
 }
 
-fn start<Q: CallRequest>(
+fn start<Q: SpanRequest>(
     tracer: &opentelemetry_sdk::trace::SdkTracer,
     call: Call,
     request: &Q,
@@ -135,12 +135,9 @@ fn operation_name(call: Call) -> &'static str {
     }
 }
 
-/// A request the call span describes.
-pub trait CallRequest {
-    /// The endpoint or route called.
-    fn endpoint(&self) -> &str;
-    /// The model the client chose, if it did.
-    fn model(&self) -> Option<&str>;
+/// A request the call span describes: the service's [`CallRequest`] and its sampling
+/// parameters.
+pub trait SpanRequest: CallRequest {
     /// Adds the sampling parameters the client set.
     fn parameters(&self, attributes: &mut Vec<KeyValue>);
 }
@@ -162,39 +159,21 @@ fn sampling(
     }
 }
 
-impl CallRequest for pb::ChatRequest {
-    fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-    fn model(&self) -> Option<&str> {
-        self.model.as_deref()
-    }
+impl SpanRequest for pb::ChatRequest {
     fn parameters(&self, attributes: &mut Vec<KeyValue>) {
         let max = self.max_completion_tokens.or(self.max_tokens);
         sampling(attributes, self.temperature, self.top_p, max);
     }
 }
 
-impl CallRequest for pb::CompletionRequest {
-    fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-    fn model(&self) -> Option<&str> {
-        self.model.as_deref()
-    }
+impl SpanRequest for pb::CompletionRequest {
     fn parameters(&self, attributes: &mut Vec<KeyValue>) {
         let max = self.max_completion_tokens.or(self.max_tokens);
         sampling(attributes, self.temperature, self.top_p, max);
     }
 }
 
-impl CallRequest for pb::EmbedRequest {
-    fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-    fn model(&self) -> Option<&str> {
-        self.model.as_deref()
-    }
+impl SpanRequest for pb::EmbedRequest {
     fn parameters(&self, attributes: &mut Vec<KeyValue>) {
         if let Some(d) = self.dimensions {
             attributes.push(KeyValue::new(

@@ -396,11 +396,7 @@ async fn invocations(
     family: Family,
     req: axum::extract::Request,
 ) -> Response {
-    let access = req
-        .extensions()
-        .get::<Access>()
-        .cloned()
-        .unwrap_or_default();
+    let access = Access::of(req.extensions());
     // Before the name is looked up and the limit counted: a key may not learn which names
     // exist outside its grant, nor spend quota on them.
     if let Err(e) = st.gateway.authorize(&access, &name) {

@@ -76,7 +76,7 @@ where
             break;
         }
         if needs.deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(last.unwrap_or_else(deadline_exceeded));
+            return Err(last.unwrap_or_else(GatewayError::client_deadline));
         }
         if let Err(e) = ep.can_serve(needs.call, needs.model) {
             last.get_or_insert(e);
@@ -145,7 +145,7 @@ where
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    return Err(deadline_exceeded());
+                    return Err(GatewayError::client_deadline());
                 }
                 (ep.timeout.min(left), left < ep.timeout)
             }
@@ -158,7 +158,9 @@ where
         let result = match outcome {
             // The client's deadline, not the upstream, ended this attempt: say so, and do not
             // hold it against the upstream's circuit.
-            Err(GatewayError::UpstreamTimeout(_)) if cut => return Err(deadline_exceeded()),
+            Err(GatewayError::UpstreamTimeout(_)) if cut => {
+                return Err(GatewayError::client_deadline());
+            }
             other => other,
         };
         if let Some(circuit) = &ep.circuit {
@@ -195,10 +197,6 @@ where
         );
         tokio::time::sleep(wait).await;
     }
-}
-
-fn deadline_exceeded() -> GatewayError {
-    GatewayError::UpstreamTimeout("The client's deadline passed before the call completed.".into())
 }
 
 fn ceil_secs(d: Duration) -> u64 {

@@ -92,6 +92,21 @@ pub struct CallOptions {
     pub access: Access,
 }
 
+impl CallOptions {
+    /// The options of an RPC call (gRPC, grpc-web, Connect): the client's deadline, the peer
+    /// address counted in the RPC rate-limit family (one quota whichever RPC protocol is used),
+    /// and what authentication allowed.
+    pub fn rpc(extensions: &http::Extensions, deadline: Option<Instant>) -> CallOptions {
+        CallOptions {
+            deadline,
+            caller: extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|ci| (Family::Grpc, ci.0.ip())),
+            access: Access::of(extensions),
+        }
+    }
+}
+
 /// An endpoint ready to serve.
 #[derive(Debug)]
 pub struct EndpointRuntime {
@@ -273,7 +288,7 @@ impl Gateway {
         opts: CallOptions,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let (snap, plan) = self.prepare(&req, &opts).await?;
-        let needs = needs(Call::Chat, req.model.as_deref(), &opts);
+        let needs = needs(Call::Chat, CallRequest::model(&req), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.chat(req, t).await }
@@ -292,7 +307,7 @@ impl Gateway {
     ) -> Result<ChunkStream<pb::ChatChunk>, GatewayError> {
         telemetry::with_call(telemetry::CallRecord::streaming);
         let (snap, plan) = self.prepare(&req, &opts).await?;
-        let needs = needs(Call::ChatStream, req.model.as_deref(), &opts);
+        let needs = needs(Call::ChatStream, CallRequest::model(&req), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { commit(served(ep.provider.chat_stream(req, t).await?, &ep)).await }
@@ -308,7 +323,7 @@ impl Gateway {
         opts: CallOptions,
     ) -> Result<pb::CompletionResponse, GatewayError> {
         let (snap, plan) = self.prepare(&req, &opts).await?;
-        let needs = needs(Call::Completions, req.model.as_deref(), &opts);
+        let needs = needs(Call::Completions, CallRequest::model(&req), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.complete(req, t).await }
@@ -327,7 +342,7 @@ impl Gateway {
     ) -> Result<ChunkStream<pb::CompletionChunk>, GatewayError> {
         telemetry::with_call(telemetry::CallRecord::streaming);
         let (snap, plan) = self.prepare(&req, &opts).await?;
-        let needs = needs(Call::CompletionsStream, req.model.as_deref(), &opts);
+        let needs = needs(Call::CompletionsStream, CallRequest::model(&req), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { commit(served(ep.provider.complete_stream(req, t).await?, &ep)).await }
@@ -343,7 +358,7 @@ impl Gateway {
         opts: CallOptions,
     ) -> Result<pb::EmbedResponse, GatewayError> {
         let (snap, plan) = self.prepare(&req, &opts).await?;
-        let needs = needs(Call::Embeddings, req.model.as_deref(), &opts);
+        let needs = needs(Call::Embeddings, CallRequest::model(&req), &opts);
         let dispatched = dispatch::run(plan, needs, |ep, t| {
             let req = &req;
             async move { ep.provider.embed(req, t).await }
@@ -402,14 +417,16 @@ fn needs<'a>(call: Call, model: Option<&'a str>, opts: &CallOptions) -> Needs<'a
     }
 }
 
-/// A request the service calls a destination with.
-trait CallRequest: std::fmt::Debug {
+/// A request the service calls a destination with (also what the call span describes).
+pub trait CallRequest: std::fmt::Debug {
     /// The endpoint type the named target must have.
     const TYPE: EndpointType;
     /// The shared validation rules for this kind of request.
     fn validate(&self) -> Result<(), GatewayError>;
     /// The endpoint or route the request names.
     fn endpoint(&self) -> &str;
+    /// The model the client chose, if it did.
+    fn model(&self) -> Option<&str>;
 }
 
 impl CallRequest for pb::ChatRequest {
@@ -419,6 +436,9 @@ impl CallRequest for pb::ChatRequest {
     }
     fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
     }
 }
 
@@ -430,6 +450,9 @@ impl CallRequest for pb::CompletionRequest {
     fn endpoint(&self) -> &str {
         &self.endpoint
     }
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
 }
 
 impl CallRequest for pb::EmbedRequest {
@@ -439,6 +462,9 @@ impl CallRequest for pb::EmbedRequest {
     }
     fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+    fn model(&self) -> Option<&str> {
+        self.model.as_deref()
     }
 }
 
