@@ -21,8 +21,13 @@
 #   RUST_LOG                  passed to the gateway (default: warn, so logging is not measured)
 set -euo pipefail
 
-REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$REPO_ROOT"
+# Read by lib/harness.sh: the log prefix, and whether to skip the release build.
+# shellcheck disable=SC2034
+HARNESS_NAME=bench
+# shellcheck disable=SC2034
+SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
+# shellcheck source-path=SCRIPTDIR source=lib/harness.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_CONCURRENCY=${BENCH_CONCURRENCY:-"1 16 64"}
@@ -31,8 +36,6 @@ BENCH_WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-1}
 LOADGEN=${LOADGEN:-auto}
 TOOLS_DIR="$HOME/.cache/llm-gateway/tools"
 OHA_VERSION=1.16.0
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/llm-gateway/target}
-HOST=127.0.0.1 # the only address this benchmark may target
 export PATH="$TOOLS_DIR/bin:$PATH"
 
 # >>> GRPC_BODY: one gRPC message; edit here if proto/llmgateway/v1/chat.proto's numbers change <<<
@@ -47,40 +50,7 @@ GRPC_PATH=/llmgateway.v1.ChatService/Chat
 DIRECT_BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}'
 GATEWAY_BODY='{"model":"chat","messages":[{"role":"user","content":"hi"}]}'
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/llm-gateway-bench.XXXXXX")
-PIDS=()
-
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() {
-  printf '[bench] error: %s\n' "$*" >&2
-  exit 1
-}
-have() { command -v "$1" >/dev/null 2>&1; }
-
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${PIDS[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # ---------------------------------------------------------------- tools
-
-APT_UPDATED=0
-apt_install() {
-  have apt-get && [[ $(id -u) == 0 ]] || return 1
-  if [[ $APT_UPDATED == 0 ]]; then
-    apt-get update -qq >&2 || return 1
-    APT_UPDATED=1
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-}
 
 install_oha() {
   have oha && return 0
@@ -115,49 +85,10 @@ ensure_tools() {
 
 # ---------------------------------------------------------------- processes
 
-build() {
-  GATEWAY_BIN=${GATEWAY_BIN:-$CARGO_TARGET_DIR/release/llm-gateway}
-  MOCK_BIN=${MOCK_BIN:-$CARGO_TARGET_DIR/release/mock-upstream}
-  if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
-    log "cargo build --release --bins (CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
-    cargo build --release --bins >&2 || die "release build failed"
-  fi
-  [[ -x $MOCK_BIN ]] || die "mock-upstream binary not found at $MOCK_BIN"
-  if needs_gateway; then
-    [[ -x $GATEWAY_BIN ]] || die "llm-gateway binary not found at $GATEWAY_BIN"
-  fi
-}
-
 needs_gateway() { [[ " $BENCH_SCENARIOS " == *" rest "* || " $BENCH_SCENARIOS " == *" grpc "* ]]; }
 
-start_mock() {
-  "$MOCK_BIN" --host "$HOST" --port 0 >"$WORK/mock.out" 2>"$WORK/mock.err" &
-  MOCK_PID=$!
-  PIDS+=("$MOCK_PID")
-  local line="" i
-  for ((i = 0; i < 100; i++)); do
-    line=$(head -n 1 "$WORK/mock.out" 2>/dev/null || true)
-    [[ $line == "listening on "* ]] && break
-    kill -0 "$MOCK_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [[ $line != "listening on "* ]]; then
-    cat "$WORK/mock.err" >&2 || true
-    die "mock-upstream did not start"
-  fi
-  MOCK_URL=${line#listening on }
-  log "mock-upstream pid $MOCK_PID at $MOCK_URL"
-}
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-start_gateway() {
-  GATEWAY_PORT=${GATEWAY_PORT:-$(free_port)}
-  GATEWAY_URL="http://$HOST:$GATEWAY_PORT"
-  CONFIG="$WORK/gateway.yaml"
-  cat >"$CONFIG" <<EOF
+bench_gateway() {
+  cat >"$WORK/gateway.yaml" <<EOF
 endpoints:
   - name: chat
     endpoint_type: llm/v1/chat
@@ -168,46 +99,10 @@ endpoints:
         openai_api_key: bench-key
         openai_api_base: $MOCK_URL/v1
 EOF
-  RUST_LOG=${RUST_LOG:-warn} "$GATEWAY_BIN" start --config-path "$CONFIG" --host "$HOST" \
-    --port "$GATEWAY_PORT" >"$WORK/gateway.log" 2>&1 &
-  GATEWAY_PID=$!
-  PIDS+=("$GATEWAY_PID")
-  local i code=000
-  for ((i = 0; i < 300; i++)); do
-    if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
-      break
-    fi
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$GATEWAY_URL/health" || true)
-    [[ $code == 200 ]] && break
-    sleep 0.1
-  done
-  if [[ $code != 200 ]]; then
-    local why="last /health status: $code"
-    if ! kill -0 "$GATEWAY_PID" 2>/dev/null; then
-      local rc=0
-      wait "$GATEWAY_PID" || rc=$?
-      why="it exited with status $rc"
-    fi
-    log "gateway command: $GATEWAY_BIN start --config-path $CONFIG --host $HOST --port $GATEWAY_PORT"
-    log "gateway log:"
-    cat "$WORK/gateway.log" >&2 || true
-    die "llm-gateway did not become healthy on $GATEWAY_URL ($why)"
-  fi
-  log "llm-gateway pid $GATEWAY_PID at $GATEWAY_URL"
+  start_gateway "$WORK/gateway.yaml"
 }
 
 # ---------------------------------------------------------------- measurements
-
-cpu_ticks() { # utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/PID/stat)
-  local rest
-  rest=$(<"/proc/$1/stat")
-  rest=${rest##*) } # the command name may contain spaces; fields restart after the last ')'
-  awk '{ print $12 + $13 }' <<<"$rest"
-}
-
-rss_kib() { # $1 pid, $2 VmRSS | VmHWM
-  awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"
-}
 
 # Preflight: one request per surface, so a broken route fails loudly instead of benchmarking 404s.
 check_http() { # url body
@@ -354,7 +249,7 @@ warm_up() { # scenario
 # ---------------------------------------------------------------- main
 
 ensure_tools
-build
+build_release
 CLK_TCK=$(getconf CLK_TCK)
 printf '%b' "$GRPC_BODY" >"$WORK/grpc.bin"
 
@@ -373,11 +268,12 @@ for s in direct rest grpc; do
 done
 [[ ${#SCENARIOS[@]} -gt 0 ]] || die "no scenario to run"
 
+# shellcheck disable=SC2119 # the mock takes no extra flags here
 start_mock
 check_http "$MOCK_URL/v1/chat/completions" "$DIRECT_BODY"
 RSS_IDLE="" RSS_AFTER="" RSS_PEAK=""
 if needs_gateway; then
-  start_gateway
+  bench_gateway
   if [[ " ${SCENARIOS[*]} " == *" rest "* ]]; then
     check_http "$GATEWAY_URL/v1/chat/completions" "$GATEWAY_BODY"
   fi
@@ -403,7 +299,6 @@ if needs_gateway; then
   RSS_PEAK=$(printf '%s\n' "$(rss_kib "$GATEWAY_PID" VmHWM)" "$RSS_IDLE" "$RSS_AFTER" | sort -n | tail -n 1)
 fi
 
-mib() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f MiB", k / 1024 }'; }
 {
   echo
   echo "## llm-gateway benchmark"

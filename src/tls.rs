@@ -29,7 +29,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio::task::JoinHandle;
 
-pub use listener::serve;
+pub use listener::{serve, serve_with_limits};
 
 /// How long a new connection may take to complete its TLS handshake before it is closed.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

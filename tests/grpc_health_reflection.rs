@@ -226,3 +226,129 @@ async fn with_api_keys_health_is_exempt_and_reflection_is_not() {
     let refused = v1alpha::list(gw.channel().await).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 }
+
+/// Splits a Connect stream body into its envelopes: (flags, payload).
+fn envelopes(mut body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        assert!(body.len() >= 5, "truncated envelope");
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        out.push((body[0], body[5..5 + len].to_vec()));
+        body = &body[5 + len..];
+    }
+    out
+}
+
+fn envelope(payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+#[tokio::test]
+async fn health_and_reflection_answer_connect_callers() {
+    use prost::Message as _;
+    use tonic_reflection::pb::v1 as r;
+
+    let gw = TestGateway::start(CONFIG).await;
+    // Unary health check, Connect with Protobuf.
+    let check_over_connect = |service: &str| {
+        let url = gw.url("/grpc.health.v1.Health/Check");
+        let body = check(service).encode_to_vec();
+        let http = gw.http.clone();
+        async move {
+            http.post(url)
+                .header("content-type", "application/proto")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = check_over_connect("llmgateway.v1.ChatService").await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.headers());
+    assert_eq!(resp.headers()["content-type"], "application/proto");
+    let answer = HealthCheckResponse::decode(resp.bytes().await.unwrap()).unwrap();
+    assert_eq!(status(&answer), ServingStatus::Serving);
+    // An unknown service: Connect's error JSON with gRPC's NOT_FOUND.
+    let resp = check_over_connect("no.such.Service").await;
+    assert_eq!(resp.status(), 404);
+    let error: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(error["code"], "not_found");
+
+    // Reflection's bidirectional stream over Connect (HTTP/2, as buf curl reflects): two
+    // requests in one stream, each answered, then the end-of-stream message.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let ask = |request| r::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(request),
+    };
+    let mut body = envelope(
+        &ask(r::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        ))
+        .encode_to_vec(),
+    );
+    body.extend(envelope(
+        &ask(
+            r::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "llmgateway.v1.ChatService".into(),
+            ),
+        )
+        .encode_to_vec(),
+    ));
+    let resp = h2
+        .post(gw.url("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"))
+        .header("content-type", "application/connect+proto")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/connect+proto");
+    let frames = envelopes(&resp.bytes().await.unwrap());
+    assert_eq!(frames.len(), 3, "two answers and the end: {frames:?}");
+    let (flags, end) = &frames[2];
+    assert_eq!(*flags, 2);
+    assert_eq!(end, b"{}");
+    let listed = r::ServerReflectionResponse::decode(&frames[0].1[..]).unwrap();
+    let Some(r::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        listed.message_response
+    else {
+        panic!("not a service list: {listed:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert_lists_everything(names, "grpc.reflection.v1.ServerReflection");
+    let file = r::ServerReflectionResponse::decode(&frames[1].1[..]).unwrap();
+    assert!(
+        matches!(
+            file.message_response,
+            Some(r::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
+        ),
+        "{file:?}"
+    );
+
+    // JSON is refused with a pointer to Protobuf.
+    let resp = gw
+        .http
+        .post(gw.url("/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    let error: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(error["code"], "unimplemented");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/proto"),
+        "{error}"
+    );
+}

@@ -15,11 +15,10 @@
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use futures::future::{Either, Ready, ready};
-use http::{HeaderValue, Method, header};
+use http::{Method, header};
 
 use super::{Access, KeySet};
 use crate::error::GatewayError;
@@ -101,26 +100,7 @@ fn is_preflight(req: &Request) -> bool {
             .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// A refusal in the caller's protocol.
+/// A refusal in the caller's protocol (the one every layer in front of dispatch answers with).
 fn refusal(req: &Request, e: &GatewayError) -> Response {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .filter(|v| v.as_bytes().starts_with(b"application/grpc"));
-    match content_type {
-        Some(ct) => {
-            // Trailers-only: the status in the headers, which gRPC and grpc-web clients read.
-            let mut resp = e.to_status().into_http::<Body>();
-            if ct.as_bytes().starts_with(b"application/grpc-web") {
-                resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-            }
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            resp
-        }
-        None if crate::connect::is_connect_path(req.uri().path()) => {
-            crate::connect::refusal(req, e)
-        }
-        None => crate::rest::error_response(e),
-    }
+    crate::guard::refusal(req, e)
 }

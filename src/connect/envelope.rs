@@ -45,19 +45,38 @@ pub fn frame(flags: u8, payload: &[u8]) -> Option<Bytes> {
 struct EndStream<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<WireError<'a>>,
+    /// Trailing metadata: `retry-after` when the error carries one (as the HTTP header of a
+    /// unary error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<serde_json::Value>,
 }
 
-/// The end-of-stream frame: `{}` for success, else the error.
+/// The end-of-stream frame: `{}` for success, else the error (and its `retry-after`).
 pub fn end_stream(error: Option<&GatewayError>) -> Bytes {
     let message = error.map(ToString::to_string);
-    let end = EndStream {
+    let metadata = error
+        .and_then(GatewayError::retry_after_secs)
+        .map(|secs| serde_json::json!({ "retry-after": [secs.to_string()] }));
+    end_stream_frame(&EndStream {
         error: error
             .zip(message.as_deref())
             .map(|(e, m)| WireError::new(e, m)),
-    };
-    // Two strings cannot fail to serialise or overflow the frame length; the fallback is a
+        metadata,
+    })
+}
+
+/// The end-of-stream frame carrying `error` (or `{}`).
+pub fn end_stream_with(error: Option<WireError<'_>>) -> Bytes {
+    end_stream_frame(&EndStream {
+        error,
+        metadata: None,
+    })
+}
+
+fn end_stream_frame(end: &EndStream<'_>) -> Bytes {
+    // Strings cannot fail to serialise or overflow the frame length; the fallback is a
     // well-formed frame all the same.
-    serde_json::to_vec(&end)
+    serde_json::to_vec(end)
         .ok()
         .and_then(|json| frame(END_STREAM, &json))
         .unwrap_or_else(|| Bytes::from_static(b"\x02\x00\x00\x00\x02{}"))

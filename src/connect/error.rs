@@ -71,8 +71,13 @@ pub struct WireError<'a> {
 impl<'a> WireError<'a> {
     /// The wire form of `e`, borrowing its message.
     pub fn new(e: &GatewayError, message: &'a str) -> WireError<'a> {
+        WireError::of(e.grpc_code(), message)
+    }
+
+    /// The wire form of a status `code` with `message`.
+    pub fn of(code: tonic::Code, message: &'a str) -> WireError<'a> {
         WireError {
-            code: code_name(e.grpc_code()),
+            code: code_name(code),
             message,
         }
     }

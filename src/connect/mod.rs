@@ -15,6 +15,9 @@
 //!   unary calls, their `Connect-` forms for streams), anything else is `unimplemented`.
 //!   `Connect-Protocol-Version` may be absent (so plain curl works), but if present must be 1.
 //!
+//! Connect calls to the gRPC-only services (`grpc.health.v1.Health`, server reflection) are
+//! carried to their tonic services ([`via_grpc`]), Protobuf only.
+//!
 //! Like the gRPC adapters, the handlers call the service layer directly, with the same
 //! [`CallOptions`]: the deadline, the caller's address for rate limits, and what its API key
 //! allows. Errors are the one [`GatewayError`] model, so a Connect client sees the codes a gRPC
@@ -22,7 +25,8 @@
 
 mod codec;
 mod envelope;
-mod error;
+pub(crate) mod error;
+mod via_grpc;
 
 pub use error::refusal;
 
@@ -57,7 +61,7 @@ const CONNECT_ACCEPT_ENCODING: HeaderName = HeaderName::from_static("connect-acc
 
 /// Whether `path` belongs to the typed services; a request to it that is not gRPC is Connect.
 pub fn is_connect_path(path: &str) -> bool {
-    path.starts_with(PACKAGE_PREFIX)
+    path.starts_with(PACKAGE_PREFIX) || via_grpc::is_grpc_only_path(path)
 }
 
 /// The methods of the four services.
@@ -116,6 +120,8 @@ pub struct ConnectApi {
     gateway: Gateway,
     /// Largest accepted message, in bytes (the REST body limit).
     body_limit: usize,
+    /// The tonic routes, for the gRPC-only services (health, reflection).
+    grpc: Option<axum::Router>,
 }
 
 impl ConnectApi {
@@ -124,11 +130,24 @@ impl ConnectApi {
         ConnectApi {
             gateway,
             body_limit,
+            grpc: None,
         }
+    }
+
+    /// Serves Connect calls to the gRPC-only services (the standard health check and server
+    /// reflection) by carrying them to `grpc`, the tonic routes (see [`via_grpc`]).
+    pub fn with_grpc(mut self, grpc: axum::Router) -> Self {
+        self.grpc = Some(grpc);
+        self
     }
 
     /// Answers one Connect request.
     pub async fn handle(self, req: Request) -> Response {
+        if via_grpc::is_grpc_only_path(req.uri().path())
+            && let Some(grpc) = self.grpc
+        {
+            return via_grpc::call(grpc, req, self.body_limit).await;
+        }
         let (parts, body) = req.into_parts();
         let Some(rpc) = Rpc::from_path(parts.uri.path()) else {
             let e = GatewayError::NotImplemented(format!("No such method: {}.", parts.uri.path()));

@@ -39,7 +39,37 @@ pub fn build_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwes
         .build()
 }
 
-/// Replaces every configured secret in upstream-provided text with `[redacted]`.
+/// Every secret of every config this process has loaded (all endpoints' credentials), which
+/// every [`Redactor`] applies on top of its own: an upstream error that echoes *another*
+/// endpoint's key (a shared proxy, a misrouted call) is scrubbed too. Only grows (a reload that
+/// rotates a key keeps redacting the old one); only error paths read it.
+static CONFIGURED: std::sync::RwLock<Vec<Secret>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds `secrets` to the process-wide set every [`Redactor`] applies (the gateway calls this
+/// for each config it loads). Values too short to redact safely are skipped.
+pub fn register_secrets(secrets: impl IntoIterator<Item = Secret>) {
+    let mut all = CONFIGURED
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for s in secrets {
+        if s.expose().trim().len() >= 4 && !all.contains(&s) {
+            all.push(s);
+        }
+    }
+    all.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+}
+
+fn replace_secret(out: &mut String, s: &Secret) {
+    for form in [s.expose(), s.expose().trim()] {
+        if !form.is_empty() && out.contains(form) {
+            *out = out.replace(form, "[redacted]");
+        }
+    }
+}
+
+/// Replaces every configured secret in upstream-provided text with `[redacted]`: its own
+/// (the endpoint's credentials and those of the request) and every one registered with
+/// [`register_secrets`].
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Vec<Secret>,
@@ -84,18 +114,21 @@ impl Redactor {
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for s in &self.secrets {
-            for form in [s.expose(), s.expose().trim()] {
-                if out.contains(form) {
-                    out = out.replace(form, "[redacted]");
-                }
-            }
+            replace_secret(&mut out, s);
+        }
+        let all = CONFIGURED
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for s in all.iter() {
+            replace_secret(&mut out, s);
         }
         out
     }
 
     /// `value` with every secret replaced in every string it contains.
     pub fn value(&self, value: Value) -> Value {
-        if self.secrets.is_empty() {
+        let none_registered = CONFIGURED.read().is_ok_and(|all| all.is_empty());
+        if self.secrets.is_empty() && none_registered {
             return value;
         }
         match value {
@@ -318,9 +351,9 @@ pub fn decode_body<T: DeserializeOwned>(
         ));
     }
     serde_json::from_slice(body).map_err(|e| {
-        GatewayError::UpstreamBadResponse(format!(
+        GatewayError::UpstreamBadResponse(redactor.text(&format!(
             "The upstream provider's response could not be parsed: {e}."
-        ))
+        )))
     })
 }
 
@@ -379,9 +412,10 @@ pub enum SseItem<T> {
 }
 
 /// Reads an OpenAI-style SSE response (`data: {json}` events ending with `data: [DONE]`) as a
-/// stream of `T`. Non-JSON data lines are skipped (as MLflow does); an in-band `{"error": ...}`
-/// event ends the stream with an upstream error; a body that ends before `[DONE]` ends it with
-/// a 502-class error, so a cut upstream is never mistaken for a complete answer.
+/// stream of `T`. An in-band `{"error": ...}` event ends the stream with an upstream error; a
+/// data event that is not JSON, or not a `T`, ends it with a 502-class error (MLflow skips
+/// such lines, silently dropping part of the answer); so does a body that ends before
+/// `[DONE]`, so a cut or garbled upstream is never mistaken for a complete answer.
 pub fn sse_json_stream<T: DeserializeOwned + Send + 'static>(
     response: reqwest::Response,
     timeout: Duration,
@@ -459,8 +493,18 @@ pub fn decode_event<T: DeserializeOwned>(
     }
     match serde_json::from_str::<T>(data) {
         Ok(v) => Some(Ok(SseItem::Data(v))),
-        // Not a chunk: MLflow skips lines it cannot parse; so do we.
-        Err(_) => None,
+        // MLflow skips lines it cannot parse, which silently drops part of the answer: a
+        // garbled event ends the stream with an error instead. The text is not quoted back
+        // (it is upstream content, and may be large).
+        // serde's message itself may quote a value (`invalid type: string "..."`), such as a
+        // secret the upstream echoed: redacted (found by fuzzing, `upstream_sse`).
+        Err(e) => Some(Err(GatewayError::UpstreamBadResponse(redactor.text(
+            &if serde_json::from_str::<serde::de::IgnoredAny>(data).is_ok() {
+                format!("The upstream stream sent an event of an unexpected shape: {e}.")
+            } else {
+                format!("The upstream stream sent an event that is not valid JSON: {e}.")
+            },
+        )))),
     }
 }
 
@@ -594,6 +638,19 @@ mod tests {
     }
 
     #[test]
+    fn registered_secrets_are_redacted_by_every_redactor() {
+        register_secrets([Secret::new("registered-elsewhere-42"), Secret::new("ab")]);
+        let e = upstream_error(
+            401,
+            &headers("application/json"),
+            br#"{"error":{"message":"got registered-elsewhere-42 and ab"}}"#,
+            true,
+            &Redactor::default(),
+        );
+        assert_eq!(e.rest_body(), json!({"detail": "got [redacted] and ab"}));
+    }
+
+    #[test]
     fn append_path_keeps_query() {
         assert_eq!(
             append_path("https://api.openai.com/v1", "chat/completions"),
@@ -644,7 +701,18 @@ mod tests {
     fn sse_events_decode() {
         let r = Redactor::default();
         assert!(decode_event::<Value>("", &r).is_none());
-        assert!(decode_event::<Value>("not json", &r).is_none());
+        match decode_event::<Value>("not json", &r) {
+            Some(Err(GatewayError::UpstreamBadResponse(m))) => {
+                assert!(m.contains("not valid JSON"), "{m}");
+            }
+            _ => panic!("expected a bad-response error"),
+        }
+        match decode_event::<Vec<u8>>(r#"{"a":1}"#, &r) {
+            Some(Err(GatewayError::UpstreamBadResponse(m))) => {
+                assert!(m.contains("unexpected shape"), "{m}");
+            }
+            _ => panic!("expected a bad-response error"),
+        }
         assert!(matches!(
             decode_event::<Value>("[DONE]", &r),
             Some(Ok(SseItem::Done))
@@ -653,5 +721,34 @@ mod tests {
             Some(Err(GatewayError::Upstream { detail, .. })) => assert_eq!(detail, json!("boom")),
             _ => panic!("expected an upstream error"),
         }
+    }
+
+    /// Found by fuzzing (`upstream_sse`): serde's message for a wrongly typed event quotes the
+    /// value, so a secret the upstream echoed reached the client.
+    #[test]
+    fn undecodable_events_and_bodies_do_not_quote_secrets() {
+        let r = Redactor::new([Secret::new("sk-echoed-key")]);
+        match decode_event::<Vec<u8>>(r#""sk-echoed-key""#, &r) {
+            Some(Err(GatewayError::UpstreamBadResponse(m))) => {
+                assert!(
+                    m.contains("[redacted]") && !m.contains("sk-echoed-key"),
+                    "{m}"
+                );
+            }
+            _ => panic!("expected a bad-response error"),
+        }
+        let body = Bytes::from_static(br#"{"a":"sk-echoed-key"}"#);
+        let e = decode_body::<std::collections::HashMap<String, u32>>(
+            200,
+            &headers("application/json"),
+            &body,
+            &r,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("[redacted]") && !e.contains("sk-echoed-key"),
+            "{e}"
+        );
     }
 }

@@ -18,6 +18,12 @@ use crate::pb::v1 as pb;
 use super::{Call, ChunkStream, Upstream, unix_now};
 use crate::config::ProviderKind;
 
+/// The longest vector the mock makes (the bound of `embedding_dimensions`).
+const MAX_DIMENSIONS: u32 = 8192;
+/// The most values one embeddings answer may hold, so that no request (e.g. a million empty
+/// texts) makes the gateway allocate without bound.
+const MAX_VALUES: usize = 1 << 24;
+
 /// A mock endpoint.
 #[derive(Debug, Clone)]
 pub struct Mock {
@@ -278,8 +284,21 @@ impl Mock {
         &self,
         req: &pb::EmbedRequest,
     ) -> Result<pb::EmbedResponse, GatewayError> {
-        self.pause().await;
         let dims = req.dimensions.unwrap_or(self.dimensions).max(1);
+        // Found by fuzzing (the `connect` target): `dimensions: 4294967295` asked for a 32 GiB
+        // vector, and the failed allocation aborted the whole process.
+        if dims > MAX_DIMENSIONS {
+            return Err(GatewayError::BadRequest(format!(
+                "The mock provider makes vectors of at most {MAX_DIMENSIONS} dimensions; {dims} were requested."
+            )));
+        }
+        let count = req.texts.len().max(req.token_ids.len());
+        if count.saturating_mul(dims as usize) > MAX_VALUES {
+            return Err(GatewayError::BadRequest(format!(
+                "The mock provider makes at most {MAX_VALUES} values per answer; {count} inputs of {dims} dimensions were requested."
+            )));
+        }
+        self.pause().await;
         let base64 = req.encoding_format.as_deref() == Some("base64");
         let inputs: Vec<Vec<u8>> = if req.token_ids.is_empty() {
             req.texts.iter().map(|t| t.as_bytes().to_vec()).collect()
@@ -514,5 +533,32 @@ mod tests {
             .decode(b64.data[0].base64.as_ref().unwrap())
             .unwrap();
         assert_eq!(raw.len(), 16);
+    }
+
+    /// Found by fuzzing (`connect`): the requested `dimensions` were allocated as asked, so
+    /// `4294967295` aborted the process; past the bounds it is now the client's error.
+    #[tokio::test]
+    async fn embeddings_are_bounded() {
+        let huge = pb::EmbedRequest {
+            texts: vec!["a".into()],
+            dimensions: Some(u32::MAX),
+            ..Default::default()
+        };
+        let e = mock(None, 1).embeddings(&huge).await.unwrap_err();
+        assert_eq!(e.http_status(), 400, "{e:?}");
+        let many = pb::EmbedRequest {
+            texts: vec![String::new(); 4096],
+            dimensions: Some(8192),
+            ..Default::default()
+        };
+        let e = mock(None, 1).embeddings(&many).await.unwrap_err();
+        assert_eq!(e.grpc_code(), tonic::Code::InvalidArgument, "{e:?}");
+        let largest = pb::EmbedRequest {
+            texts: vec!["a".into()],
+            dimensions: Some(8192),
+            ..Default::default()
+        };
+        let r = mock(None, 1).embeddings(&largest).await.unwrap();
+        assert_eq!(r.data[0].values.len(), 8192);
     }
 }

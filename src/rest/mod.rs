@@ -4,21 +4,26 @@
 //! unknown paths (404 JSON), wrong methods (405 JSON with `allow`) and trailing-slash mismatches
 //! (307 to the other form).
 //!
+//! Beside them, [`bridge`]: the REST routes generated at build time from the proto's
+//! `google.api.http` annotations, over the same RPC adapters gRPC uses.
+//!
 //! REST JSON types never leave this module: [`codec`] turns bodies into proto requests and proto
 //! responses into MLflow's exact bytes. [`openapi`] describes the routes (`/openapi.json`,
-//! `/docs`); each module declares its routes once with `route_table!`, and [`served_routes`]
-//! lists them all.
+//! `/docs`) and `playground` serves the browser page `/playground`; each module declares its
+//! routes once with `route_table!`, and [`served_routes`] lists them all.
 
 // First: the macro is visible only to the modules declared after it.
 #[macro_use]
 mod route_table;
 
+mod bridge;
 pub mod codec;
 mod docs_page;
 mod metrics;
 pub mod mlflow;
 pub mod openai;
 pub mod openapi;
+mod playground;
 mod sse;
 
 use axum::Router;
@@ -48,7 +53,9 @@ pub struct RestState {
 pub fn router(state: RestState) -> Router {
     let routes = mlflow::routes()
         .merge(openai::routes())
+        .merge(bridge::routes())
         .merge(metrics::routes())
+        .merge(playground::routes())
         .merge(openapi::router(openapi::ApiDocs::new(&openapi::document())));
     // With tracing on, server spans are named after the route that matched.
     crate::otel::server::name_routes(routes)
@@ -65,7 +72,20 @@ pub fn served_routes() -> impl Iterator<Item = (&'static str, &'static str)> {
         .chain(openai::ROUTES)
         .chain(metrics::ROUTES)
         .chain(openapi::ROUTES)
+        .chain(playground::ROUTES)
         .copied()
+        .chain(bridge::served_routes())
+}
+
+/// Whether `path` belongs to the REST bridge generated from the proto annotations.
+pub fn is_bridge_path(path: &str) -> bool {
+    bridge::owns(path)
+}
+
+/// A gateway error as the REST bridge answers it (Google's JSON error shape), for the layers
+/// in front of dispatch that refuse a bridge request (API keys, load shedding, panics).
+pub fn bridge_error_response(e: &GatewayError) -> Response {
+    bridge::refusal(e)
 }
 
 /// Reads a request body up to `limit` bytes; a larger one is a 413 JSON error.
@@ -143,6 +163,7 @@ async fn not_found_or_redirect(uri: Uri, headers: axum::http::HeaderMap) -> Resp
         || openai::is_route(&other)
         || openapi::is_route(&other)
         || metrics::is_route(&other)
+        || playground::is_route(&other)
     {
         let host = headers
             .get(header::HOST)

@@ -514,6 +514,8 @@ impl Shared {
         config: &GatewayConfig,
         previous: Option<&Snapshot>,
     ) -> Result<Snapshot, StartError> {
+        // Every Redactor also scrubs the credentials of the other endpoints (issue 7).
+        crate::providers::http::register_secrets(config.secrets());
         let mut endpoints = Vec::with_capacity(config.endpoints.len());
         let mut targets = HashMap::new();
         for ep in &config.endpoints {

@@ -19,16 +19,20 @@ pub enum Surface {
     MlflowRest,
     /// OpenAI's REST API (`/v1/...`).
     OpenAiRest,
+    /// The REST bridge generated from the proto's `google.api.http` annotations
+    /// (`/v1/endpoints...`).
+    RestBridge,
 }
 
 impl Surface {
     /// Every surface, in [`Surface::index`] order.
-    pub const ALL: [Surface; 5] = [
+    pub const ALL: [Surface; 6] = [
         Surface::Grpc,
         Surface::GrpcWeb,
         Surface::Connect,
         Surface::MlflowRest,
         Surface::OpenAiRest,
+        Surface::RestBridge,
     ];
 
     /// The label value.
@@ -39,6 +43,7 @@ impl Surface {
             Surface::Connect => "connect",
             Surface::MlflowRest => "mlflow-rest",
             Surface::OpenAiRest => "openai-rest",
+            Surface::RestBridge => "rest-bridge",
         }
     }
 
@@ -50,6 +55,7 @@ impl Surface {
             Surface::Connect => 2,
             Surface::MlflowRest => 3,
             Surface::OpenAiRest => 4,
+            Surface::RestBridge => 5,
         }
     }
 
@@ -74,6 +80,8 @@ impl Surface {
             || crate::connect::is_connect_path(req.uri().path())
         {
             Surface::Connect
+        } else if crate::rest::is_bridge_path(req.uri().path()) {
+            Surface::RestBridge
         } else if req.uri().path().starts_with("/v1/") {
             Surface::OpenAiRest
         } else {
@@ -161,7 +169,7 @@ pub fn grpc_name(code: tonic::Code) -> &'static str {
 }
 
 /// The HTTP status equivalent of a gRPC code (grpc-gateway's `HTTPStatusFromCode`).
-fn grpc_http_status(code: tonic::Code) -> u16 {
+pub(crate) fn grpc_http_status(code: tonic::Code) -> u16 {
     use tonic::Code as C;
     match code {
         C::Ok => 200,
@@ -224,6 +232,12 @@ mod tests {
                 "mlflow-rest",
             ),
             (None, "/metrics", "mlflow-rest"),
+            (
+                Some("application/json"),
+                "/v1/endpoints/chat:chat",
+                "rest-bridge",
+            ),
+            (None, "/v1/endpoints", "rest-bridge"),
         ];
         for (ct, path, want) in cases {
             assert_eq!(Surface::of(&req(ct, path)).as_str(), want, "{ct:?} {path}");

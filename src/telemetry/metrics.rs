@@ -145,9 +145,10 @@ impl Exposition {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
-    in_flight: [Gauge; 5],
-    duration: [[Histogram; 2]; 5],
-    overhead: [Histogram; 5],
+    in_flight: [Gauge; Surface::ALL.len()],
+    shed: [Counter; Surface::ALL.len()],
+    duration: [[Histogram; 2]; Surface::ALL.len()],
+    overhead: [Histogram; Surface::ALL.len()],
     upstream: Histograms<EndpointLabels>,
     ttft: Histograms<EndpointLabels>,
     tokens: Family<EndpointLabels, Counter>,
@@ -189,6 +190,12 @@ impl Metrics {
             "requests_in_flight",
             "Requests being served now (a stream counts until its body ends)",
             in_flight_family.clone(),
+        );
+        let shed_family = Family::<SurfaceLabels, Counter>::default();
+        registry.register(
+            "requests_shed",
+            "Requests refused at once because the gateway was at --max-in-flight (503 / RESOURCE_EXHAUSTED)",
+            shed_family.clone(),
         );
         let duration_family: Histograms<SurfaceLabels> =
             Family::new_with_constructor(latency_histogram);
@@ -252,6 +259,7 @@ impl Metrics {
         );
         let in_flight =
             Surface::ALL.map(|s| in_flight_family.get_or_create_owned(&SurfaceLabels(s, None)));
+        let shed = Surface::ALL.map(|s| shed_family.get_or_create_owned(&SurfaceLabels(s, None)));
         let overhead =
             Surface::ALL.map(|s| overhead_family.get_or_create_owned(&SurfaceLabels(s, None)));
         let duration = Surface::ALL.map(|s| {
@@ -262,6 +270,7 @@ impl Metrics {
             registry,
             requests,
             in_flight,
+            shed,
             duration,
             overhead,
             upstream,
@@ -358,6 +367,11 @@ impl Metrics {
             }
         }
         Ok(out)
+    }
+
+    /// Counts a request shed by [`crate::guard::LoadShedLayer`].
+    pub fn shed(&self, surface: Surface) {
+        self.shed[surface.index()].inc();
     }
 
     pub(super) fn in_flight(&self, surface: Surface) -> &Gauge {

@@ -10,30 +10,27 @@
 //! forever, and a failed handshake ends only its own connection. A client that speaks plain
 //! HTTP to the port gets a readable 400 instead of a TLS alert it cannot decode.
 //!
-//! The plain listener stays on `axum::serve` (the benchmarked path); this loop reproduces what
-//! it does per connection: TCP_NODELAY, the client's address as `ConnectInfo<SocketAddr>`
-//! (rate limits and logs read it), h2 extended CONNECT, and hyper's graceful shutdown.
+//! The accept loop, the drain and the HTTP side of each connection are the plain listener's
+//! ([`crate::guard::conn`]): TCP_NODELAY, the client's address as `ConnectInfo<SocketAddr>`
+//! (rate limits and logs read it), the same connection limits, and hyper's graceful shutdown.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::serve::{Listener, ListenerExt};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use super::Acceptor;
+use crate::guard::ConnectionLimits;
+use crate::guard::conn::{accept_loop, serve_connection};
 
 /// The first byte of every TLS connection: a handshake record.
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -46,7 +43,7 @@ const PLAIN_HTTP_DRAIN: usize = 64 * 1024;
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then stops accepting and
 /// drains in-flight requests and streams for at most `grace`; whatever is still open then is
-/// closed.
+/// closed. Connections get the default [`ConnectionLimits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -54,38 +51,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> io::Result<()> {
-    let mut listener = listener.tap_io(|tcp| {
-        // Small request/response exchanges: send each write at once.
-        let _ = tcp.set_nodelay(true);
-    });
-    let stop = CancellationToken::new();
-    let mut connections = JoinSet::new();
-    let mut shutdown = pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            // axum's `Listener` retries failed accepts (and backs off on EMFILE).
-            (tcp, peer) = Listener::accept(&mut listener) => {
-                connections.spawn(connection(tcp, peer, acceptor.clone(), app.clone(), stop.clone()));
-            }
-            // Reap finished connections as they end, so the set holds only open ones.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    stop.cancel();
-    let drained = tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
+    let limits = ConnectionLimits::default();
+    serve_with_limits(listener, app, acceptor, shutdown, grace, &limits).await
+}
+
+/// [`serve`] with these connection limits.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    acceptor: Acceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    limits: &ConnectionLimits,
+) -> io::Result<()> {
+    let builder = Arc::new(limits.builder());
+    let idle = limits.idle_timeout;
+    accept_loop(listener, shutdown, grace, move |tcp, peer, stop| {
+        connection(
+            tcp,
+            peer,
+            acceptor.clone(),
+            app.clone(),
+            builder.clone(),
+            idle,
+            stop,
+        )
     })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            "shutdown: requests still in flight after {:.1}s; closing them",
-            grace.as_secs_f64()
-        );
-        connections.abort_all();
-    }
-    Ok(())
+    .await
 }
 
 /// One connection: the handshake (bounded, abandoned on shutdown), then HTTP until the client
@@ -95,6 +87,8 @@ async fn connection(
     peer: SocketAddr,
     acceptor: Acceptor,
     app: Router,
+    builder: Arc<Builder<TokioExecutor>>,
+    idle: Duration,
     stop: CancellationToken,
 ) {
     let handshake = tokio::time::timeout(
@@ -121,25 +115,7 @@ async fn connection(
             }
         },
     };
-    let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
-        // What `into_make_service_with_connect_info` gives the plain listener's requests.
-        req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(req)
-    });
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http2().enable_connect_protocol();
-    let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
-    let result = tokio::select! {
-        result = conn.as_mut() => result,
-        () = stop.cancelled() => {
-            // h1: close after the response in flight; h2: GOAWAY, open streams finish.
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::trace!("{peer}: connection ended: {e}");
-    }
+    serve_connection(stream, peer, app, &builder, idle, stop).await;
 }
 
 /// The TLS handshake; `None` when the client spoke plain HTTP and was answered with a 400.

@@ -137,7 +137,7 @@ pub(crate) fn chat_chunks(
                     Some(Err(e)) => Err(GatewayError::UpstreamBadResponse(format!(
                         "The upstream stream could not be decoded: {e}."
                     ))),
-                    Some(Ok(event)) => match stream::decode(&event.data) {
+                    Some(Ok(event)) => match stream::decode(&event.data, &redactor) {
                         None => continue,
                         Some(Err(e)) => Err(e),
                         Some(Ok(ev)) => match machine.on_event(ev, &redactor, unix_now()) {

@@ -38,15 +38,16 @@ pub struct ChatStream {
 }
 
 /// Decodes one SSE data payload: `None` for blank or non-JSON data (skipped, as MLflow does).
-pub fn decode(data: &str) -> Option<Result<wire::StreamEvent, GatewayError>> {
+/// serde's message may quote an upstream value, such as an echoed secret: redacted.
+pub fn decode(data: &str, redactor: &Redactor) -> Option<Result<wire::StreamEvent, GatewayError>> {
     let data = data.trim();
     if data.is_empty() || !data.starts_with('{') {
         return None;
     }
     Some(serde_json::from_str(data).map_err(|e| {
-        GatewayError::UpstreamBadResponse(format!(
+        GatewayError::UpstreamBadResponse(redactor.text(&format!(
             "The upstream stream sent an event that could not be decoded: {e}."
-        ))
+        )))
     }))
 }
 
@@ -241,7 +242,9 @@ mod tests {
             let Some(data) = line.strip_prefix("data:") else {
                 continue;
             };
-            let Some(ev) = decode(data) else { continue };
+            let Some(ev) = decode(data, &redactor) else {
+                continue;
+            };
             match machine.on_event(ev.unwrap(), &redactor, 7) {
                 Step::Chunk(c) => chunks.push(c),
                 Step::Skip => {}
@@ -357,15 +360,32 @@ mod tests {
             "no end event: the I/O side reports truncation"
         );
         assert_eq!(truncated().http_status(), 502);
-        assert!(decode("").is_none());
-        assert!(decode("[DONE]").is_none());
+        let r = Redactor::default();
+        assert!(decode("", &r).is_none());
+        assert!(decode("[DONE]", &r).is_none());
         assert!(matches!(
-            decode(r#"{"type":"content_block_delta"}"#),
+            decode(r#"{"type":"content_block_delta"}"#, &r),
             Some(Err(_))
         ));
         assert!(matches!(
-            decode(r#"{"type":"brand_new_event","x":1}"#),
+            decode(r#"{"type":"brand_new_event","x":1}"#, &r),
             Some(Ok(wire::StreamEvent::Unknown))
         ));
+    }
+
+    /// Found by fuzzing (`bedrock_event_stream`, the same flaw here): serde's message quotes
+    /// the offending value, which may be a secret the upstream echoed.
+    #[test]
+    fn decode_errors_do_not_quote_secrets() {
+        let r = Redactor::new([crate::config::Secret::new("sk-ant-secret")]);
+        let data = r#"{"type":"content_block_delta","index":"sk-ant-secret"}"#;
+        let Some(Err(e)) = decode(data, &r) else {
+            panic!("a wrongly typed index is an error");
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("[redacted]") && !text.contains("sk-ant-secret"),
+            "{text}"
+        );
     }
 }

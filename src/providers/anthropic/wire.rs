@@ -180,7 +180,7 @@ pub struct MessageResponse {
     pub id: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
+    // Required: a 2xx body without `content` is not an answer (MLflow fails on it too).
     pub content: Vec<ResponseBlock>,
     #[serde(default)]
     pub stop_reason: Option<String>,
@@ -229,7 +229,7 @@ pub struct Usage {
 /// A legacy Text Completions response.
 #[derive(Deserialize)]
 pub struct CompleteResponse {
-    #[serde(default)]
+    // Required, as `content` above.
     pub completion: String,
     #[serde(default)]
     pub stop_reason: Option<String>,

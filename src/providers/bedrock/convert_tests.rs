@@ -293,7 +293,8 @@ fn finish_reasons_and_partial_usage() {
         ..Default::default()
     });
     assert_eq!((u.prompt_tokens, u.total_tokens), (None, Some(9)));
-    let empty: wire::ConverseResponse = serde_json::from_str("{}").unwrap();
+    let empty: wire::ConverseResponse = serde_json::from_str(r#"{"output":{}}"#).unwrap();
+    assert!(serde_json::from_str::<wire::ConverseResponse>("{}").is_err());
     let r = chat_response(empty, "m", 1);
     assert_eq!(r.choices[0].message.as_ref().unwrap().content, None);
     assert_eq!(r.usage.unwrap().prompt_tokens, None);

@@ -115,7 +115,7 @@ impl ChatStream {
         }
         let event = header(frame, ":event-type").unwrap_or_default();
         match event {
-            "contentBlockStart" => match payload::<wire::BlockStart>(frame, event) {
+            "contentBlockStart" => match payload::<wire::BlockStart>(frame, event, redactor) {
                 Err(e) => Step::Fail(e),
                 Ok(start) => {
                     let Some(tu) = start.start.and_then(|s| s.tool_use) else {
@@ -127,7 +127,7 @@ impl ChatStream {
                     self.chunk(now, delta, None, None)
                 }
             },
-            "contentBlockDelta" => match payload::<wire::BlockDelta>(frame, event) {
+            "contentBlockDelta" => match payload::<wire::BlockDelta>(frame, event, redactor) {
                 Err(e) => Step::Fail(e),
                 Ok(d) => {
                     let Some(kind) = d.delta else {
@@ -154,7 +154,7 @@ impl ChatStream {
                     self.chunk(now, delta, None, None)
                 }
             },
-            "messageStop" => match payload::<wire::MessageStop>(frame, event) {
+            "messageStop" => match payload::<wire::MessageStop>(frame, event, redactor) {
                 Err(e) => Step::Fail(e),
                 Ok(stop) => {
                     self.stopped = true;
@@ -162,7 +162,7 @@ impl ChatStream {
                     self.chunk(now, pb::ChatDelta::default(), Some(finish), None)
                 }
             },
-            "metadata" => match payload::<wire::Metadata>(frame, event) {
+            "metadata" => match payload::<wire::Metadata>(frame, event, redactor) {
                 Err(e) => Step::Fail(e),
                 Ok(meta) => match meta.usage.filter(has_counts) {
                     None => Step::Skip,
@@ -216,11 +216,17 @@ fn header<'a>(frame: &'a Message, name: &str) -> Option<&'a str> {
         })
 }
 
-fn payload<T: DeserializeOwned>(frame: &Message, event: &str) -> Result<T, GatewayError> {
+/// A frame's JSON payload. serde's messages quote the offending value (`invalid type: string
+/// "..."`), which may be a secret the upstream echoed: redacted (found by fuzzing).
+fn payload<T: DeserializeOwned>(
+    frame: &Message,
+    event: &str,
+    redactor: &Redactor,
+) -> Result<T, GatewayError> {
     serde_json::from_slice(frame.payload()).map_err(|e| {
-        GatewayError::UpstreamBadResponse(format!(
+        GatewayError::UpstreamBadResponse(redactor.text(&format!(
             "Amazon Bedrock sent a {event} event that could not be decoded: {e}."
-        ))
+        )))
     })
 }
 

@@ -211,3 +211,27 @@ fn error_frames_and_status_table() {
         }
     }
 }
+
+/// Found by fuzzing (`bedrock_event_stream`): serde's message for a wrongly typed field quotes
+/// the value (`invalid type: string "..."`), so a secret the upstream echoed reached the client.
+#[test]
+fn undecodable_payloads_do_not_quote_secrets() {
+    let frame = Message::new_from_parts(
+        vec![
+            Header::new(":event-type", string("contentBlockDelta")),
+            Header::new(":message-type", string("event")),
+        ],
+        br#"{"contentBlockIndex":"sk-bedrock-secret","delta":{"text":"x"}}"#.to_vec(),
+    );
+    let redactor = Redactor::new([crate::config::Secret::new("sk-bedrock-secret")]);
+    match ChatStream::new("m").on_frame(&frame, &redactor, 1) {
+        Step::Fail(e) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("[redacted]") && !text.contains("sk-bedrock-secret"),
+                "{text}"
+            );
+        }
+        _ => panic!("expected a failure"),
+    }
+}

@@ -164,7 +164,9 @@ pub struct Empty {}
 
 #[derive(Deserialize)]
 pub struct ConverseResponse {
-    #[serde(default)]
+    // Required (null allowed): a 2xx body without `output` is not an answer (MLflow fails on it
+    // too). `deserialize_with` turns off serde's implicit `None` for a missing `Option`.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub output: Option<Output>,
     #[serde(default, rename = "stopReason")]
     pub stop_reason: Option<String>,

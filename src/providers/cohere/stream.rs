@@ -75,10 +75,11 @@ fn event<R: DeserializeOwned>(
     line: &[u8],
     redactor: &Redactor,
 ) -> Result<wire::StreamEvent<R>, GatewayError> {
+    // serde's message may quote an upstream value, such as an echoed secret: redacted.
     let e: wire::StreamEvent<R> = serde_json::from_slice(line).map_err(|e| {
-        GatewayError::UpstreamBadResponse(format!(
+        GatewayError::UpstreamBadResponse(redactor.text(&format!(
             "The upstream stream sent a line that is not a JSON event: {e}."
-        ))
+        )))
     })?;
     // An error object in place of an event (Cohere's errors are `{"message": ...}`).
     if e.event_type.is_none()

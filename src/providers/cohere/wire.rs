@@ -104,7 +104,9 @@ pub struct EmbedBody<'a> {
 pub struct Chat {
     #[serde(default)]
     pub response_id: Option<String>,
-    #[serde(default)]
+    // Required (null allowed): a 2xx body without `text` is not an answer. `deserialize_with`
+    // turns off serde's implicit `None` for a missing `Option`.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub text: Option<String>,
     #[serde(default)]
     pub token_count: Option<TokenCount>,

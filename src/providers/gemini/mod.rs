@@ -81,7 +81,7 @@ impl Gemini {
     ) -> Result<wire::GenerateResponse, GatewayError> {
         let request = json_post(&self.generate_url, &self.headers, body, timeout);
         let resp = send(&self.client, request, timeout).await?;
-        read_json(resp, timeout, &self.redactor).await
+        response::usable(read_json(resp, timeout, &self.redactor).await?)
     }
 
     async fn open(

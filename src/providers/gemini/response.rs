@@ -6,6 +6,7 @@
 
 use base64::Engine as _;
 
+use crate::error::GatewayError;
 use crate::pb::v1 as pb;
 use crate::proto_json::to_pb_struct;
 
@@ -110,6 +111,17 @@ fn answer(candidate: &mut wire::Candidate) -> Answer {
 
 fn index(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// `r` if it is an answer: candidates, or the feedback of a blocked prompt. A 2xx body with
+/// neither (another API's JSON, `{}`) is the upstream's failure, not an empty success.
+pub fn usable(r: wire::GenerateResponse) -> Result<wire::GenerateResponse, GatewayError> {
+    if r.candidates.is_empty() && r.prompt_feedback.is_none() {
+        return Err(GatewayError::UpstreamBadResponse(
+            "The upstream provider's response could not be parsed: it has neither `candidates` nor `promptFeedback`.".into(),
+        ));
+    }
+    Ok(r)
 }
 
 fn blocked(r: &wire::GenerateResponse) -> bool {

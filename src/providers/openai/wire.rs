@@ -229,7 +229,8 @@ pub struct Completion {
     pub created: Option<i64>,
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
+    // Required: a 2xx body without `choices` is not an answer (MLflow fails on it too), and
+    // must not pass as an empty one.
     pub choices: Vec<Choice>,
     #[serde(default)]
     pub usage: Option<Usage>,
@@ -354,7 +355,7 @@ pub struct Delta {
 pub struct Embeddings {
     #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
+    // Required, as `choices` above.
     pub data: Vec<EmbeddingItem>,
     #[serde(default)]
     pub usage: Option<Usage>,

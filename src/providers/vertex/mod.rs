@@ -159,7 +159,7 @@ impl Upstream for VertexAi {
         match self.family {
             Family::Gemini => {
                 let body = convert::gemini_body(&gemini::convert::chat_body(req)?)?;
-                let wire = self.call(url, body, timeout).await?;
+                let wire = gemini::response::usable(self.call(url, body, timeout).await?)?;
                 Ok(gemini::response::chat_response(
                     wire,
                     &self.model,
@@ -226,7 +226,7 @@ impl Upstream for VertexAi {
             return Err(convert::completions_unsupported(&self.model));
         }
         let body = convert::gemini_body(&gemini::convert::completion_body(req)?)?;
-        let wire = self.call(&self.urls.call, body, timeout).await?;
+        let wire = gemini::response::usable(self.call(&self.urls.call, body, timeout).await?)?;
         Ok(gemini::response::completion_response(
             wire,
             &self.model,

@@ -78,11 +78,16 @@ pub fn fallback(e: &serde_json::Error) -> GatewayError {
     }])
 }
 
-/// Undecodable bytes. Invalid UTF-8 is not a JSON error for Python (`json.loads` fails while
+/// A body that is not UTF-8. That is not a JSON error for Python (`json.loads` fails while
 /// decoding the bytes), and FastAPI answers it with a plain 400.
+pub fn undecodable() -> GatewayError {
+    GatewayError::BadRequest("There was an error parsing the body".into())
+}
+
+/// Undecodable bytes: not UTF-8 ([`undecodable`]), or not JSON.
 fn json_error(body: &[u8], e: &serde_json::Error) -> GatewayError {
     let Ok(text) = std::str::from_utf8(body) else {
-        return GatewayError::BadRequest("There was an error parsing the body".into());
+        return undecodable();
     };
     let (pos, msg) = pyjson::first_error(text).unwrap_or_else(|| {
         // Inputs Python accepts but serde_json does not (NaN, lone surrogates): report serde's

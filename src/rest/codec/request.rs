@@ -90,7 +90,12 @@ fn parse<T: DeserializeOwned>(
     validate: fn(&T) -> Result<(), GatewayError>,
 ) -> Result<T, GatewayError> {
     let body = strip_bom(body);
-    match serde_json::from_slice::<T>(body) {
+    // serde_json does not check the UTF-8 of strings it skips (the values of unknown nested
+    // keys), so a typed parse of the bytes could accept a body Python cannot even decode.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(errors::undecodable());
+    };
+    match serde_json::from_str::<T>(text) {
         Ok(parsed) => match validate(&parsed) {
             Ok(()) => Ok(parsed),
             // A range rule failed: report from the original JSON so `input` echoes exactly what

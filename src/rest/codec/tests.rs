@@ -61,6 +61,25 @@ fn empty_body_and_bad_utf8() {
     );
 }
 
+/// Found by fuzzing (`rest_request`): serde_json skips the value of an unknown nested key
+/// without checking its UTF-8, so this body was accepted; Python cannot decode it (400).
+#[test]
+fn bad_utf8_in_a_skipped_value_is_still_undecodable() {
+    for body in [
+        &b"{\"messages\":[{\"role\":\"user\",\"content\":\"hi\",\"unknown\":\"\x87\"}]}"[..],
+        b"\xEF\xBB\xBF{\"messages\":[{\"role\":\"user\",\"contEn|\":\"hi\x87\"}],\"n\":1}",
+    ] {
+        let e = parse_chat(body).unwrap_err();
+        assert_eq!(e.http_status(), 400, "{e:?}");
+        assert_eq!(
+            e.rest_body().to_string(),
+            r#"{"detail":"There was an error parsing the body"}"#
+        );
+    }
+    let e = parse_embed(b"{\"input\":\"a\",\"x\":{\"y\":\"\xC3\"}}").unwrap_err();
+    assert_eq!(e.http_status(), 400, "{e:?}");
+}
+
 #[test]
 fn json_invalid_position_counts_characters_not_bytes() {
     // "é" is two bytes but one Python character.

@@ -90,7 +90,9 @@ fn the_gateway_document_renders_every_route_and_schema_without_scripts() {
         }
     }
     for name in doc["components"]["schemas"].as_object().unwrap().keys() {
-        assert!(html.contains(&format!("id=\"schema-{name}\"")), "{name}");
+        // Generated schema names (`llmgateway.v1.ChatRequest`) have dots, which ids map to `-`.
+        let id = format!("id=\"schema-{}\"", super::html::anchor(name));
+        assert!(html.contains(&id), "{name}");
     }
     // Self-contained: nothing is loaded from anywhere.
     for fetched in ["<script", "<link", "src=", "@import", "url("] {

@@ -22,51 +22,56 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from . import common_pb2 as llmgateway_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmgateway/v1/chat.proto\x12\rllmgateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1allmgateway/v1/common.proto\"\xb2\x05\n\x0b\x43hatRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12(\n\x08messages\x18\x02 \x03(\x0b\x32\x16.llmgateway.v1.Message\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_k\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\x07 \x01(\rH\x04\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x0e\n\x01n\x18\t \x01(\rH\x05\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\n \x01(\x01H\x06\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\"\n\x05tools\x18\x0c \x03(\x0b\x32\x13.llmgateway.v1.Tool\x12.\n\x0btool_choice\x18\r \x01(\x0b\x32\x19.llmgateway.v1.ToolChoice\x12\x36\n\x0fresponse_format\x18\x0e \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x34\n\x0estream_options\x18\x0f \x01(\x0b\x32\x1c.llmgateway.v1.StreamOptions\x12-\n\x0c\x65xtra_params\x18\x10 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05model\x18\x11 \x01(\tH\x08\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x08\n\x06_model\"\xe7\x01\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x31\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x1a.llmgateway.v1.ContentPart\x12+\n\ntool_calls\x18\x04 \x03(\x0b\x32\x17.llmgateway.v1.ToolCall\x12\x19\n\x0ctool_call_id\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07refusal\x18\x06 \x01(\tH\x02\x88\x01\x01\x42\n\n\x08_contentB\x0f\n\r_tool_call_idB\n\n\x08_refusal\"\xb4\x01\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12,\n\timage_url\x18\x02 \x01(\x0b\x32\x17.llmgateway.v1.ImageUrlH\x00\x12\x30\n\x0binput_audio\x18\x03 \x01(\x0b\x32\x19.llmgateway.v1.InputAudioH\x00\x12-\n\treasoning\x18\x04 \x01(\x0b\x32\x18.llmgateway.v1.ReasoningH\x00\x42\x06\n\x04part\"7\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x06\x64\x65tail\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_detail\"*\n\nInputAudio\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"!\n\tReasoning\x12\x14\n\x0csummary_text\x18\x01 \x03(\t\"I\n\x04Tool\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x33\n\x08\x66unction\x18\x02 \x01(\x0b\x32!.llmgateway.v1.FunctionDefinition\"\x99\x01\n\x12\x46unctionDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x01\x88\x01\x01\x42\x0e\n\x0c_descriptionB\t\n\x07_strict\"?\n\nToolChoice\x12\x0e\n\x04mode\x18\x01 \x01(\tH\x00\x12\x17\n\rfunction_name\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"\x89\x01\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12-\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1b.llmgateway.v1.FunctionCall\x12\x1e\n\x11thought_signature\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\x14\n\x12_thought_signature\"P\n\x0c\x46unctionCall\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\targuments\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_nameB\x0c\n\n_arguments\"\xa9\x01\n\x0c\x43hatResponse\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12*\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x19.llmgateway.v1.ChatChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"r\n\nChatChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\'\n\x07message\x18\x02 \x01(\x0b\x32\x16.llmgateway.v1.Message\x12\x1a\n\rfinish_reason\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x10\n\x0e_finish_reason\"\xab\x01\n\tChatChunk\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1e.llmgateway.v1.ChatChunkChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"w\n\x0f\x43hatChunkChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1a\n\rfinish_reason\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\'\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x18.llmgateway.v1.ChatDeltaB\x10\n\x0e_finish_reason\"{\n\tChatDelta\x12\x11\n\x04role\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x30\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1c.llmgateway.v1.ToolCallDeltaB\x07\n\x05_roleB\n\n\x08_content\"\xb7\x01\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x02id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04type\x18\x03 \x01(\tH\x01\x88\x01\x01\x12-\n\x08\x66unction\x18\x04 \x01(\x0b\x32\x1b.llmgateway.v1.FunctionCall\x12\x1e\n\x11thought_signature\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\x05\n\x03_idB\x07\n\x05_typeB\x14\n\x12_thought_signature2\x94\x01\n\x0b\x43hatService\x12?\n\x04\x43hat\x12\x1a.llmgateway.v1.ChatRequest\x1a\x1b.llmgateway.v1.ChatResponse\x12\x44\n\nStreamChat\x12\x1a.llmgateway.v1.ChatRequest\x1a\x18.llmgateway.v1.ChatChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18llmgateway/v1/chat.proto\x12\rllmgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1allmgateway/v1/common.proto\"\xb2\x05\n\x0b\x43hatRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12(\n\x08messages\x18\x02 \x03(\x0b\x32\x16.llmgateway.v1.Message\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_k\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\x07 \x01(\rH\x04\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x0e\n\x01n\x18\t \x01(\rH\x05\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\n \x01(\x01H\x06\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\"\n\x05tools\x18\x0c \x03(\x0b\x32\x13.llmgateway.v1.Tool\x12.\n\x0btool_choice\x18\r \x01(\x0b\x32\x19.llmgateway.v1.ToolChoice\x12\x36\n\x0fresponse_format\x18\x0e \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x34\n\x0estream_options\x18\x0f \x01(\x0b\x32\x1c.llmgateway.v1.StreamOptions\x12-\n\x0c\x65xtra_params\x18\x10 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05model\x18\x11 \x01(\tH\x08\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x08\n\x06_model\"\xe7\x01\n\x07Message\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x31\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x1a.llmgateway.v1.ContentPart\x12+\n\ntool_calls\x18\x04 \x03(\x0b\x32\x17.llmgateway.v1.ToolCall\x12\x19\n\x0ctool_call_id\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x14\n\x07refusal\x18\x06 \x01(\tH\x02\x88\x01\x01\x42\n\n\x08_contentB\x0f\n\r_tool_call_idB\n\n\x08_refusal\"\xb4\x01\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12,\n\timage_url\x18\x02 \x01(\x0b\x32\x17.llmgateway.v1.ImageUrlH\x00\x12\x30\n\x0binput_audio\x18\x03 \x01(\x0b\x32\x19.llmgateway.v1.InputAudioH\x00\x12-\n\treasoning\x18\x04 \x01(\x0b\x32\x18.llmgateway.v1.ReasoningH\x00\x42\x06\n\x04part\"7\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x13\n\x06\x64\x65tail\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_detail\"*\n\nInputAudio\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\t\x12\x0e\n\x06\x66ormat\x18\x02 \x01(\t\"!\n\tReasoning\x12\x14\n\x0csummary_text\x18\x01 \x03(\t\"I\n\x04Tool\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x33\n\x08\x66unction\x18\x02 \x01(\x0b\x32!.llmgateway.v1.FunctionDefinition\"\x99\x01\n\x12\x46unctionDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x06strict\x18\x04 \x01(\x08H\x01\x88\x01\x01\x42\x0e\n\x0c_descriptionB\t\n\x07_strict\"?\n\nToolChoice\x12\x0e\n\x04mode\x18\x01 \x01(\tH\x00\x12\x17\n\rfunction_name\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"\x89\x01\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12-\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x1b.llmgateway.v1.FunctionCall\x12\x1e\n\x11thought_signature\x18\x04 \x01(\tH\x00\x88\x01\x01\x42\x14\n\x12_thought_signature\"P\n\x0c\x46unctionCall\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\targuments\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\x07\n\x05_nameB\x0c\n\n_arguments\"\xa9\x01\n\x0c\x43hatResponse\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12*\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x19.llmgateway.v1.ChatChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"r\n\nChatChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\'\n\x07message\x18\x02 \x01(\x0b\x32\x16.llmgateway.v1.Message\x12\x1a\n\rfinish_reason\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x10\n\x0e_finish_reason\"\xab\x01\n\tChatChunk\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12/\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1e.llmgateway.v1.ChatChunkChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"w\n\x0f\x43hatChunkChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1a\n\rfinish_reason\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\'\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x18.llmgateway.v1.ChatDeltaB\x10\n\x0e_finish_reason\"{\n\tChatDelta\x12\x11\n\x04role\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x30\n\ntool_calls\x18\x03 \x03(\x0b\x32\x1c.llmgateway.v1.ToolCallDeltaB\x07\n\x05_roleB\n\n\x08_content\"\xb7\x01\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0f\n\x02id\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04type\x18\x03 \x01(\tH\x01\x88\x01\x01\x12-\n\x08\x66unction\x18\x04 \x01(\x0b\x32\x1b.llmgateway.v1.FunctionCall\x12\x1e\n\x11thought_signature\x18\x05 \x01(\tH\x02\x88\x01\x01\x42\x05\n\x03_idB\x07\n\x05_typeB\x14\n\x12_thought_signature2\xee\x01\n\x0b\x43hatService\x12i\n\x04\x43hat\x12\x1a.llmgateway.v1.ChatRequest\x1a\x1b.llmgateway.v1.ChatResponse\"(\x82\xd3\xe4\x93\x02\"\"\x1d/v1/endpoints/{endpoint}:chat:\x01*\x12t\n\nStreamChat\x12\x1a.llmgateway.v1.ChatRequest\x1a\x18.llmgateway.v1.ChatChunk\".\x82\xd3\xe4\x93\x02(\"#/v1/endpoints/{endpoint}:streamChat:\x01*0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgateway.v1.chat_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHATREQUEST']._serialized_start=102
-  _globals['_CHATREQUEST']._serialized_end=792
-  _globals['_MESSAGE']._serialized_start=795
-  _globals['_MESSAGE']._serialized_end=1026
-  _globals['_CONTENTPART']._serialized_start=1029
-  _globals['_CONTENTPART']._serialized_end=1209
-  _globals['_IMAGEURL']._serialized_start=1211
-  _globals['_IMAGEURL']._serialized_end=1266
-  _globals['_INPUTAUDIO']._serialized_start=1268
-  _globals['_INPUTAUDIO']._serialized_end=1310
-  _globals['_REASONING']._serialized_start=1312
-  _globals['_REASONING']._serialized_end=1345
-  _globals['_TOOL']._serialized_start=1347
-  _globals['_TOOL']._serialized_end=1420
-  _globals['_FUNCTIONDEFINITION']._serialized_start=1423
-  _globals['_FUNCTIONDEFINITION']._serialized_end=1576
-  _globals['_TOOLCHOICE']._serialized_start=1578
-  _globals['_TOOLCHOICE']._serialized_end=1641
-  _globals['_TOOLCALL']._serialized_start=1644
-  _globals['_TOOLCALL']._serialized_end=1781
-  _globals['_FUNCTIONCALL']._serialized_start=1783
-  _globals['_FUNCTIONCALL']._serialized_end=1863
-  _globals['_CHATRESPONSE']._serialized_start=1866
-  _globals['_CHATRESPONSE']._serialized_end=2035
-  _globals['_CHATCHOICE']._serialized_start=2037
-  _globals['_CHATCHOICE']._serialized_end=2151
-  _globals['_CHATCHUNK']._serialized_start=2154
-  _globals['_CHATCHUNK']._serialized_end=2325
-  _globals['_CHATCHUNKCHOICE']._serialized_start=2327
-  _globals['_CHATCHUNKCHOICE']._serialized_end=2446
-  _globals['_CHATDELTA']._serialized_start=2448
-  _globals['_CHATDELTA']._serialized_end=2571
-  _globals['_TOOLCALLDELTA']._serialized_start=2574
-  _globals['_TOOLCALLDELTA']._serialized_end=2757
-  _globals['_CHATSERVICE']._serialized_start=2760
-  _globals['_CHATSERVICE']._serialized_end=2908
+  _globals['_CHATSERVICE'].methods_by_name['Chat']._loaded_options = None
+  _globals['_CHATSERVICE'].methods_by_name['Chat']._serialized_options = b'\202\323\344\223\002\"\"\035/v1/endpoints/{endpoint}:chat:\001*'
+  _globals['_CHATSERVICE'].methods_by_name['StreamChat']._loaded_options = None
+  _globals['_CHATSERVICE'].methods_by_name['StreamChat']._serialized_options = b'\202\323\344\223\002(\"#/v1/endpoints/{endpoint}:streamChat:\001*'
+  _globals['_CHATREQUEST']._serialized_start=132
+  _globals['_CHATREQUEST']._serialized_end=822
+  _globals['_MESSAGE']._serialized_start=825
+  _globals['_MESSAGE']._serialized_end=1056
+  _globals['_CONTENTPART']._serialized_start=1059
+  _globals['_CONTENTPART']._serialized_end=1239
+  _globals['_IMAGEURL']._serialized_start=1241
+  _globals['_IMAGEURL']._serialized_end=1296
+  _globals['_INPUTAUDIO']._serialized_start=1298
+  _globals['_INPUTAUDIO']._serialized_end=1340
+  _globals['_REASONING']._serialized_start=1342
+  _globals['_REASONING']._serialized_end=1375
+  _globals['_TOOL']._serialized_start=1377
+  _globals['_TOOL']._serialized_end=1450
+  _globals['_FUNCTIONDEFINITION']._serialized_start=1453
+  _globals['_FUNCTIONDEFINITION']._serialized_end=1606
+  _globals['_TOOLCHOICE']._serialized_start=1608
+  _globals['_TOOLCHOICE']._serialized_end=1671
+  _globals['_TOOLCALL']._serialized_start=1674
+  _globals['_TOOLCALL']._serialized_end=1811
+  _globals['_FUNCTIONCALL']._serialized_start=1813
+  _globals['_FUNCTIONCALL']._serialized_end=1893
+  _globals['_CHATRESPONSE']._serialized_start=1896
+  _globals['_CHATRESPONSE']._serialized_end=2065
+  _globals['_CHATCHOICE']._serialized_start=2067
+  _globals['_CHATCHOICE']._serialized_end=2181
+  _globals['_CHATCHUNK']._serialized_start=2184
+  _globals['_CHATCHUNK']._serialized_end=2355
+  _globals['_CHATCHUNKCHOICE']._serialized_start=2357
+  _globals['_CHATCHUNKCHOICE']._serialized_end=2476
+  _globals['_CHATDELTA']._serialized_start=2478
+  _globals['_CHATDELTA']._serialized_end=2601
+  _globals['_TOOLCALLDELTA']._serialized_start=2604
+  _globals['_TOOLCALLDELTA']._serialized_end=2787
+  _globals['_CHATSERVICE']._serialized_start=2790
+  _globals['_CHATSERVICE']._serialized_end=3028
 # @@protoc_insertion_point(module_scope)

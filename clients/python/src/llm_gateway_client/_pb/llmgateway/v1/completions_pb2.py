@@ -22,27 +22,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from . import common_pb2 as llmgateway_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fllmgateway/v1/completions.proto\x12\rllmgateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1allmgateway/v1/common.proto\"\xca\x04\n\x11\x43ompletionRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_k\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\x07 \x01(\rH\x04\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x0e\n\x01n\x18\t \x01(\rH\x05\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\n \x01(\x01H\x06\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\x36\n\x0fresponse_format\x18\x0c \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x34\n\x0estream_options\x18\r \x01(\x0b\x32\x1c.llmgateway.v1.StreamOptions\x12-\n\x0c\x65xtra_params\x18\x0e \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05model\x18\x0f \x01(\tH\x08\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x08\n\x06_model\"\xb5\x01\n\x12\x43ompletionResponse\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12\x30\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1f.llmgateway.v1.CompletionChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"]\n\x10\x43ompletionChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x1a\n\rfinish_reason\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x10\n\x0e_finish_reason\"\xb7\x01\n\x0f\x43ompletionChunk\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12\x35\n\x07\x63hoices\x18\x04 \x03(\x0b\x32$.llmgateway.v1.CompletionChunkChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"b\n\x15\x43ompletionChunkChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1a\n\rfinish_reason\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0c\n\x04text\x18\x03 \x01(\tB\x10\n\x0e_finish_reason2\xbb\x01\n\x12\x43ompletionsService\x12O\n\x08\x43omplete\x12 .llmgateway.v1.CompletionRequest\x1a!.llmgateway.v1.CompletionResponse\x12T\n\x0eStreamComplete\x12 .llmgateway.v1.CompletionRequest\x1a\x1e.llmgateway.v1.CompletionChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fllmgateway/v1/completions.proto\x12\rllmgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1allmgateway/v1/common.proto\"\xca\x04\n\x11\x43ompletionRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x12\n\x05top_k\x18\x05 \x01(\rH\x02\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x06 \x01(\rH\x03\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\x07 \x01(\rH\x04\x88\x01\x01\x12\x0c\n\x04stop\x18\x08 \x03(\t\x12\x0e\n\x01n\x18\t \x01(\rH\x05\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\n \x01(\x01H\x06\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x0b \x01(\x01H\x07\x88\x01\x01\x12\x36\n\x0fresponse_format\x18\x0c \x01(\x0b\x32\x1d.llmgateway.v1.ResponseFormat\x12\x34\n\x0estream_options\x18\r \x01(\x0b\x32\x1c.llmgateway.v1.StreamOptions\x12-\n\x0c\x65xtra_params\x18\x0e \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\x05model\x18\x0f \x01(\tH\x08\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x08\n\x06_top_kB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x08\n\x06_model\"\xb5\x01\n\x12\x43ompletionResponse\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12\x30\n\x07\x63hoices\x18\x04 \x03(\x0b\x32\x1f.llmgateway.v1.CompletionChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"]\n\x10\x43ompletionChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x1a\n\rfinish_reason\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x10\n\x0e_finish_reason\"\xb7\x01\n\x0f\x43ompletionChunk\x12\x0f\n\x02id\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x03\x12\r\n\x05model\x18\x03 \x01(\t\x12\x35\n\x07\x63hoices\x18\x04 \x03(\x0b\x32$.llmgateway.v1.CompletionChunkChoice\x12#\n\x05usage\x18\x05 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x06 \x01(\tB\x05\n\x03_id\"b\n\x15\x43ompletionChunkChoice\x12\r\n\x05index\x18\x01 \x01(\r\x12\x1a\n\rfinish_reason\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x0c\n\x04text\x18\x03 \x01(\tB\x10\n\x0e_finish_reason2\x9e\x02\n\x12\x43ompletionsService\x12}\n\x08\x43omplete\x12 .llmgateway.v1.CompletionRequest\x1a!.llmgateway.v1.CompletionResponse\",\x82\xd3\xe4\x93\x02&\"!/v1/endpoints/{endpoint}:complete:\x01*\x12\x88\x01\n\x0eStreamComplete\x12 .llmgateway.v1.CompletionRequest\x1a\x1e.llmgateway.v1.CompletionChunk\"2\x82\xd3\xe4\x93\x02,\"\'/v1/endpoints/{endpoint}:streamComplete:\x01*0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgateway.v1.completions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_COMPLETIONREQUEST']._serialized_start=109
-  _globals['_COMPLETIONREQUEST']._serialized_end=695
-  _globals['_COMPLETIONRESPONSE']._serialized_start=698
-  _globals['_COMPLETIONRESPONSE']._serialized_end=879
-  _globals['_COMPLETIONCHOICE']._serialized_start=881
-  _globals['_COMPLETIONCHOICE']._serialized_end=974
-  _globals['_COMPLETIONCHUNK']._serialized_start=977
-  _globals['_COMPLETIONCHUNK']._serialized_end=1160
-  _globals['_COMPLETIONCHUNKCHOICE']._serialized_start=1162
-  _globals['_COMPLETIONCHUNKCHOICE']._serialized_end=1260
-  _globals['_COMPLETIONSSERVICE']._serialized_start=1263
-  _globals['_COMPLETIONSSERVICE']._serialized_end=1450
+  _globals['_COMPLETIONSSERVICE'].methods_by_name['Complete']._loaded_options = None
+  _globals['_COMPLETIONSSERVICE'].methods_by_name['Complete']._serialized_options = b'\202\323\344\223\002&\"!/v1/endpoints/{endpoint}:complete:\001*'
+  _globals['_COMPLETIONSSERVICE'].methods_by_name['StreamComplete']._loaded_options = None
+  _globals['_COMPLETIONSSERVICE'].methods_by_name['StreamComplete']._serialized_options = b'\202\323\344\223\002,\"\'/v1/endpoints/{endpoint}:streamComplete:\001*'
+  _globals['_COMPLETIONREQUEST']._serialized_start=139
+  _globals['_COMPLETIONREQUEST']._serialized_end=725
+  _globals['_COMPLETIONRESPONSE']._serialized_start=728
+  _globals['_COMPLETIONRESPONSE']._serialized_end=909
+  _globals['_COMPLETIONCHOICE']._serialized_start=911
+  _globals['_COMPLETIONCHOICE']._serialized_end=1004
+  _globals['_COMPLETIONCHUNK']._serialized_start=1007
+  _globals['_COMPLETIONCHUNK']._serialized_end=1190
+  _globals['_COMPLETIONCHUNKCHOICE']._serialized_start=1192
+  _globals['_COMPLETIONCHUNKCHOICE']._serialized_end=1290
+  _globals['_COMPLETIONSSERVICE']._serialized_start=1293
+  _globals['_COMPLETIONSSERVICE']._serialized_end=1579
 # @@protoc_insertion_point(module_scope)

@@ -22,25 +22,28 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from . import common_pb2 as llmgateway_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ellmgateway/v1/embeddings.proto\x12\rllmgateway.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1allmgateway/v1/common.proto\"\x98\x02\n\x0c\x45mbedRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12*\n\ttoken_ids\x18\x03 \x03(\x0b\x32\x17.llmgateway.v1.TokenIds\x12\x1c\n\x0f\x65ncoding_format\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x17\n\ndimensions\x18\x05 \x01(\rH\x01\x88\x01\x01\x12-\n\x0c\x65xtra_params\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0csingle_input\x18\x07 \x01(\x08\x12\x12\n\x05model\x18\x08 \x01(\tH\x02\x88\x01\x01\x42\x12\n\x10_encoding_formatB\r\n\x0b_dimensionsB\x08\n\x06_model\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\r\"}\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x18.llmgateway.v1.Embedding\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x04 \x01(\t\"J\n\tEmbedding\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x01\x12\x13\n\x06\x62\x61se64\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_base642W\n\x11\x45mbeddingsService\x12\x42\n\x05\x45mbed\x12\x1b.llmgateway.v1.EmbedRequest\x1a\x1c.llmgateway.v1.EmbedResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1ellmgateway/v1/embeddings.proto\x12\rllmgateway.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1allmgateway/v1/common.proto\"\x98\x02\n\x0c\x45mbedRequest\x12\x10\n\x08\x65ndpoint\x18\x01 \x01(\t\x12\r\n\x05texts\x18\x02 \x03(\t\x12*\n\ttoken_ids\x18\x03 \x03(\x0b\x32\x17.llmgateway.v1.TokenIds\x12\x1c\n\x0f\x65ncoding_format\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x17\n\ndimensions\x18\x05 \x01(\rH\x01\x88\x01\x01\x12-\n\x0c\x65xtra_params\x18\x06 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x14\n\x0csingle_input\x18\x07 \x01(\x08\x12\x12\n\x05model\x18\x08 \x01(\tH\x02\x88\x01\x01\x42\x12\n\x10_encoding_formatB\r\n\x0b_dimensionsB\x08\n\x06_model\"\x17\n\x08TokenIds\x12\x0b\n\x03ids\x18\x01 \x03(\r\"}\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x18.llmgateway.v1.Embedding\x12#\n\x05usage\x18\x03 \x01(\x0b\x32\x14.llmgateway.v1.Usage\x12\x10\n\x08provider\x18\x04 \x01(\t\"J\n\tEmbedding\x12\r\n\x05index\x18\x01 \x01(\r\x12\x0e\n\x06values\x18\x02 \x03(\x01\x12\x13\n\x06\x62\x61se64\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\t\n\x07_base642\x82\x01\n\x11\x45mbeddingsService\x12m\n\x05\x45mbed\x12\x1b.llmgateway.v1.EmbedRequest\x1a\x1c.llmgateway.v1.EmbedResponse\")\x82\xd3\xe4\x93\x02#\"\x1e/v1/endpoints/{endpoint}:embed:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgateway.v1.embeddings_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDREQUEST']._serialized_start=108
-  _globals['_EMBEDREQUEST']._serialized_end=388
-  _globals['_TOKENIDS']._serialized_start=390
-  _globals['_TOKENIDS']._serialized_end=413
-  _globals['_EMBEDRESPONSE']._serialized_start=415
-  _globals['_EMBEDRESPONSE']._serialized_end=540
-  _globals['_EMBEDDING']._serialized_start=542
-  _globals['_EMBEDDING']._serialized_end=616
-  _globals['_EMBEDDINGSSERVICE']._serialized_start=618
-  _globals['_EMBEDDINGSSERVICE']._serialized_end=705
+  _globals['_EMBEDDINGSSERVICE'].methods_by_name['Embed']._loaded_options = None
+  _globals['_EMBEDDINGSSERVICE'].methods_by_name['Embed']._serialized_options = b'\202\323\344\223\002#\"\036/v1/endpoints/{endpoint}:embed:\001*'
+  _globals['_EMBEDREQUEST']._serialized_start=138
+  _globals['_EMBEDREQUEST']._serialized_end=418
+  _globals['_TOKENIDS']._serialized_start=420
+  _globals['_TOKENIDS']._serialized_end=443
+  _globals['_EMBEDRESPONSE']._serialized_start=445
+  _globals['_EMBEDRESPONSE']._serialized_end=570
+  _globals['_EMBEDDING']._serialized_start=572
+  _globals['_EMBEDDING']._serialized_end=646
+  _globals['_EMBEDDINGSSERVICE']._serialized_start=649
+  _globals['_EMBEDDINGSSERVICE']._serialized_end=779
 # @@protoc_insertion_point(module_scope)

@@ -22,9 +22,10 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dllmgateway/v1/endpoints.proto\x12\rllmgateway.v1\"=\n\x14ListEndpointsRequest\x12\x12\n\npage_token\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\"\\\n\x15ListEndpointsResponse\x12*\n\tendpoints\x18\x01 \x03(\x0b\x32\x17.llmgateway.v1.Endpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12GetEndpointRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x9b\x01\n\x08\x45ndpoint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rendpoint_type\x18\x02 \x01(\t\x12+\n\x05model\x18\x03 \x01(\x0b\x32\x1c.llmgateway.v1.EndpointModel\x12\x14\n\x0c\x65ndpoint_url\x18\x04 \x01(\t\x12\'\n\x05limit\x18\x05 \x01(\x0b\x32\x18.llmgateway.v1.RateLimit\"=\n\rEndpointModel\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x08provider\x18\x02 \x01(\tB\x07\n\x05_name\"L\n\tRateLimit\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x04\x12\x16\n\x0erenewal_period\x18\x02 \x01(\t\x12\x10\n\x03key\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x06\n\x04_key2\xc3\x01\n\x10\x45ndpointsService\x12_\n\rListEndpoints\x12#.llmgateway.v1.ListEndpointsRequest\x1a$.llmgateway.v1.ListEndpointsResponse\"\x03\x90\x02\x01\x12N\n\x0bGetEndpoint\x12!.llmgateway.v1.GetEndpointRequest\x1a\x17.llmgateway.v1.Endpoint\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dllmgateway/v1/endpoints.proto\x12\rllmgateway.v1\x1a\x1cgoogle/api/annotations.proto\"=\n\x14ListEndpointsRequest\x12\x12\n\npage_token\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\"\\\n\x15ListEndpointsResponse\x12*\n\tendpoints\x18\x01 \x03(\x0b\x32\x17.llmgateway.v1.Endpoint\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\"\n\x12GetEndpointRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x9b\x01\n\x08\x45ndpoint\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rendpoint_type\x18\x02 \x01(\t\x12+\n\x05model\x18\x03 \x01(\x0b\x32\x1c.llmgateway.v1.EndpointModel\x12\x14\n\x0c\x65ndpoint_url\x18\x04 \x01(\t\x12\'\n\x05limit\x18\x05 \x01(\x0b\x32\x18.llmgateway.v1.RateLimit\"=\n\rEndpointModel\x12\x11\n\x04name\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x10\n\x08provider\x18\x02 \x01(\tB\x07\n\x05_name\"L\n\tRateLimit\x12\r\n\x05\x63\x61lls\x18\x01 \x01(\x04\x12\x16\n\x0erenewal_period\x18\x02 \x01(\t\x12\x10\n\x03key\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\x06\n\x04_key2\xf4\x01\n\x10\x45ndpointsService\x12t\n\rListEndpoints\x12#.llmgateway.v1.ListEndpointsRequest\x1a$.llmgateway.v1.ListEndpointsResponse\"\x18\x90\x02\x01\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/endpoints\x12j\n\x0bGetEndpoint\x12!.llmgateway.v1.GetEndpointRequest\x1a\x17.llmgateway.v1.Endpoint\"\x1f\x90\x02\x01\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/endpoints/{name}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +33,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgateway.v1.endpoints_pb2
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ENDPOINTSSERVICE'].methods_by_name['ListEndpoints']._loaded_options = None
-  _globals['_ENDPOINTSSERVICE'].methods_by_name['ListEndpoints']._serialized_options = b'\220\002\001'
+  _globals['_ENDPOINTSSERVICE'].methods_by_name['ListEndpoints']._serialized_options = b'\220\002\001\202\323\344\223\002\017\022\r/v1/endpoints'
   _globals['_ENDPOINTSSERVICE'].methods_by_name['GetEndpoint']._loaded_options = None
-  _globals['_ENDPOINTSSERVICE'].methods_by_name['GetEndpoint']._serialized_options = b'\220\002\001'
-  _globals['_LISTENDPOINTSREQUEST']._serialized_start=48
-  _globals['_LISTENDPOINTSREQUEST']._serialized_end=109
-  _globals['_LISTENDPOINTSRESPONSE']._serialized_start=111
-  _globals['_LISTENDPOINTSRESPONSE']._serialized_end=203
-  _globals['_GETENDPOINTREQUEST']._serialized_start=205
-  _globals['_GETENDPOINTREQUEST']._serialized_end=239
-  _globals['_ENDPOINT']._serialized_start=242
-  _globals['_ENDPOINT']._serialized_end=397
-  _globals['_ENDPOINTMODEL']._serialized_start=399
-  _globals['_ENDPOINTMODEL']._serialized_end=460
-  _globals['_RATELIMIT']._serialized_start=462
-  _globals['_RATELIMIT']._serialized_end=538
-  _globals['_ENDPOINTSSERVICE']._serialized_start=541
-  _globals['_ENDPOINTSSERVICE']._serialized_end=736
+  _globals['_ENDPOINTSSERVICE'].methods_by_name['GetEndpoint']._serialized_options = b'\220\002\001\202\323\344\223\002\026\022\024/v1/endpoints/{name}'
+  _globals['_LISTENDPOINTSREQUEST']._serialized_start=78
+  _globals['_LISTENDPOINTSREQUEST']._serialized_end=139
+  _globals['_LISTENDPOINTSRESPONSE']._serialized_start=141
+  _globals['_LISTENDPOINTSRESPONSE']._serialized_end=233
+  _globals['_GETENDPOINTREQUEST']._serialized_start=235
+  _globals['_GETENDPOINTREQUEST']._serialized_end=269
+  _globals['_ENDPOINT']._serialized_start=272
+  _globals['_ENDPOINT']._serialized_end=427
+  _globals['_ENDPOINTMODEL']._serialized_start=429
+  _globals['_ENDPOINTMODEL']._serialized_end=490
+  _globals['_RATELIMIT']._serialized_start=492
+  _globals['_RATELIMIT']._serialized_end=568
+  _globals['_ENDPOINTSSERVICE']._serialized_start=571
+  _globals['_ENDPOINTSSERVICE']._serialized_end=815
 # @@protoc_insertion_point(module_scope)
