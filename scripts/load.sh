@@ -6,10 +6,11 @@
 # provider, so every request takes the gateway's whole path (parse, validate, route, limit,
 # provider translation, serialise) while the file descriptors all go to client connections (a
 # networked upstream would need one more socket per request in flight, and this machine caps a
-# process at 20,000 descriptors; soak.sh covers the upstream pool). wrk opens every connection at once and keeps each busy for LOAD_SECONDS; a second wrk probes
-# `GET /health` over 2 connections meanwhile, and the number of established connections to the
-# gateway is sampled every second. Prints requests, errors by kind, the peak connection count and
-# the /health latency percentiles. Exits non-zero when any request failed (socket error, timeout
+# process at 20,000 descriptors; soak.sh covers the upstream pool). wrk opens every connection
+# at once and keeps each busy for LOAD_SECONDS; two more wrk probe `GET /health` over 2
+# connections each meanwhile, on the API port and on `--admin-port` (a thread of its own), and
+# the number of established connections to the gateway is sampled every second. Prints
+# requests, errors by kind, the peak connection count and the /health latency percentiles. Exits non-zero when any request failed (socket error, timeout
 # or non-2xx) or the peak stayed below LOAD_CONNECTIONS: "holds 10,000 connections, 0 errors".
 #
 # With --update-docs, writes the result into docs/reliability.md (between its load markers).
@@ -63,7 +64,8 @@ endpoints:
 EOF
 # The in-flight bound (--max-in-flight, 4096 by default) would shed part of a 10,000-request
 # stream: this script measures holding the connections, so the bound is set above them.
-start_gateway "$WORK/gateway.yaml" --max-in-flight $((LOAD_CONNECTIONS + 1024))
+ADMIN_PORT=$(free_port)
+start_gateway "$WORK/gateway.yaml" --max-in-flight $((LOAD_CONNECTIONS + 1024)) --admin-port "$ADMIN_PORT"
 
 code=$(curl -s -o "$WORK/check.out" -w '%{http_code}' --max-time 10 -H 'content-type: application/json' \
   --data-binary "$BODY" "$GATEWAY_URL/v1/chat/completions" || true)
@@ -98,10 +100,13 @@ SAMPLER=$!
 PIDS+=("$SAMPLER")
 wrk -t 1 -c 2 -d "${LOAD_SECONDS}s" --latency "$GATEWAY_URL/health" >"$WORK/health.out" 2>&1 &
 HEALTH=$!
+wrk -t 1 -c 2 -d "${LOAD_SECONDS}s" --latency "http://$HOST:$ADMIN_PORT/health" >"$WORK/admin.out" 2>&1 &
+ADMIN=$!
 rc=0
 wrk -t 2 -c "$LOAD_CONNECTIONS" -d "${LOAD_SECONDS}s" --timeout "${LOAD_TIMEOUT_SECONDS}s" \
   -s "$WORK/chat.lua" "$GATEWAY_URL/v1/chat/completions" >"$WORK/load.out" 2>&1 || rc=$?
 wait "$HEALTH" || rc=$?
+wait "$ADMIN" || rc=$?
 touch "$WORK/stop-sampling"
 wait "$SAMPLER" 2>/dev/null || true
 [[ $rc == 0 ]] || {
@@ -112,9 +117,12 @@ wait "$SAMPLER" 2>/dev/null || true
 read -r requests connect read write timeout status p50 p99 < <(awk '$1 == "RESULT" { $1 = ""; print }' "$WORK/load.out")
 peak=$(cat "$WORK/peak-connections" 2>/dev/null || echo 0)
 errors=$((connect + read + write + timeout + status))
-health=$(awk '/Latency Distribution/ { on = 1; next } on && /%/ { printf "%s %s  ", $1, $2 } on && !/%/ { on = 0 }' "$WORK/health.out")
+latencies() { awk '/Latency Distribution/ { on = 1; next } on && /%/ { printf "%s %s  ", $1, $2 } on && !/%/ { on = 0 }' "$1"; }
+health=$(latencies "$WORK/health.out")
 health_reqs=$(awk '/requests in/ { print $1 }' "$WORK/health.out")
-health_errors=$(awk '/Socket errors|Non-2xx/ { n += 1 } END { print n + 0 }' "$WORK/health.out")
+admin=$(latencies "$WORK/admin.out")
+admin_reqs=$(awk '/requests in/ { print $1 }' "$WORK/admin.out")
+health_errors=$(cat "$WORK/health.out" "$WORK/admin.out" | awk '/Socket errors|Non-2xx/ { n += 1 } END { print n + 0 }')
 
 REPORT=$(
   cat <<EOF
@@ -125,7 +133,9 @@ $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo no
 | connections held | $peak established at the peak (asked: $LOAD_CONNECTIONS) |
 | chat requests | $requests, $(awk -v r="$requests" -v s="$LOAD_SECONDS" 'BEGIN { printf "%.0f", r / s }') req/s, p50 $(awk -v v="$p50" 'BEGIN { printf "%.1f", v / 1000 }') ms, p99 $(awk -v v="$p99" 'BEGIN { printf "%.1f", v / 1000 }') ms |
 | errors | $errors (connect $connect, read $read, write $write, timeout $timeout, non-2xx $status) |
-| \`/health\` meanwhile | $health_reqs requests, $health_errors errors; latency $health|
+| \`/health\` meanwhile, API port | $health_reqs requests; latency $health|
+| \`/health\` meanwhile, \`--admin-port\` | $admin_reqs requests; latency $admin|
+| \`/health\` errors | $health_errors |
 | gateway RSS | $(mib "$(rss_kib "$GATEWAY_PID" VmRSS)") at the end, peak $(mib "$(rss_kib "$GATEWAY_PID" VmHWM)") |
 EOF
 )

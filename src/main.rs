@@ -411,7 +411,7 @@ async fn run(
         cfg.routes.len()
     );
     let admin = match args.admin_port {
-        Some(port) => match start_admin(&args.host, port, &gateway).await {
+        Some(port) => match start_admin(&args.host, port, &gateway) {
             Ok(admin) => Some(admin),
             Err(code) => return code,
         },
@@ -439,9 +439,9 @@ async fn run(
         None => server::serve_with_limits(listener, app, shutdown, grace, &limits).await,
     };
     reloading.stop().await;
-    if let Some((stop, task)) = admin {
+    if let Some((stop, thread)) = admin {
         let _ = stop.send(());
-        let _ = task.await;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
     }
     if let Some(task) = tls_reloading {
         task.stop().await;
@@ -490,20 +490,25 @@ fn connection_limits(args: &StartArgs) -> Result<ConnectionLimits, String> {
     })
 }
 
-/// Binds the admin port and serves `/metrics` and `/health` there until told to stop.
-async fn start_admin(
+/// Binds the admin port and serves `/metrics` and `/health` there until told to stop, on a
+/// thread and runtime of its own: the operating system schedules it apart from the API's
+/// workers, so probes and scrapes are answered promptly even when those are saturated.
+fn start_admin(
     host: &str,
     port: u16,
     gateway: &Gateway,
 ) -> Result<
     (
         tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
+        std::thread::JoinHandle<()>,
     ),
     ExitCode,
 > {
     let addr = format!("{host}:{port}");
-    let listener = match tokio::net::TcpListener::bind(&addr).await {
+    let listener = match std::net::TcpListener::bind(&addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    }) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("error: cannot listen on {addr} (--admin-port): {e}");
@@ -518,13 +523,38 @@ async fn start_admin(
     );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics = gateway.metrics().clone();
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
+    let serve = move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::error!("admin server failed to start: {e}");
+                return;
+            }
         };
-        if let Err(e) = telemetry::admin::serve(listener, metrics, shutdown).await {
-            tracing::error!("admin server failed: {e}");
+        runtime.block_on(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            let served = match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => telemetry::admin::serve(listener, metrics, shutdown).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = served {
+                tracing::error!("admin server failed: {e}");
+            }
+        });
+    };
+    match std::thread::Builder::new()
+        .name("admin".into())
+        .spawn(serve)
+    {
+        Ok(thread) => Ok((stop, thread)),
+        Err(e) => {
+            eprintln!("error: cannot start the admin server's thread: {e}");
+            Err(ExitCode::FAILURE)
         }
-    });
-    Ok((stop, task))
+    }
 }

@@ -256,6 +256,7 @@ impl Upstream for Bedrock {
         let (resp, redactor) = self.post(&self.invoke_url, body, timeout).await?;
         let answer: serde_json::Value = read_json(resp, timeout, &redactor).await?;
         invoke::complete_response(family, answer, &self.model, unix_now())
+            .map_err(|e| redacted(e, &redactor))
     }
 
     async fn embed(
@@ -289,10 +290,36 @@ impl Upstream for Bedrock {
 /// How many embedding calls of one request run at once.
 const EMBED_CONCURRENCY: usize = 8;
 
+/// `e` with every secret removed from its text: a parse error of an upstream answer quotes the
+/// value it choked on, which may be a credential the upstream echoed.
+fn redacted(e: GatewayError, redactor: &Redactor) -> GatewayError {
+    match e {
+        GatewayError::UpstreamBadResponse(message) => {
+            GatewayError::UpstreamBadResponse(redactor.text(&message))
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn invoke_parse_errors_never_quote_a_secret() {
+        // An upstream echoing the secret key where the answer's text belongs: serde's message
+        // quotes the value it could not take.
+        let answer = serde_json::json!({"results": "very-secret-key-0123"});
+        let e = invoke::complete_response(invoke::Family::Amazon, answer, "amazon.titan", 0)
+            .unwrap_err();
+        assert!(e.to_string().contains("very-secret-key-0123"), "{e}");
+        let redactor = Redactor::new([Secret::new("very-secret-key-0123")]);
+        let e = redacted(e, &redactor);
+        assert!(!e.to_string().contains("very-secret"), "{e}");
+        assert!(e.to_string().contains("[redacted]"), "{e}");
+        assert!(matches!(e, GatewayError::UpstreamBadResponse(_)));
+    }
 
     fn client() -> reqwest::Client {
         super::super::http::build_client(Duration::from_secs(1)).unwrap()
