@@ -637,3 +637,46 @@ fn a_reload_keeps_counters_and_drops_the_state_of_removed_breakers() {
     assert!(!text.contains("llm_gateway_circuit_state{"), "{text}");
     assert!(text.contains("llm_gateway_rate_limited_total{endpoint=\"limited\"} 0"));
 }
+
+#[tokio::test]
+async fn a_connect_stream_refused_before_dispatch_counts_as_its_error() {
+    let gw = TestGateway::start(
+        r#"
+endpoints:
+  - {name: chat, endpoint_type: llm/v1/chat, model: {provider: mock, name: m}}
+api_keys:
+  - {name: team, key: team-key-0123456789}
+"#,
+    )
+    .await;
+    // No key: the answer is an HTTP 200 whose end-of-stream message is `unauthenticated`.
+    let body = serde_json::to_vec(&chat_request("chat")).unwrap();
+    let mut envelope = vec![0u8];
+    envelope.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+    envelope.extend_from_slice(&body);
+    let resp = gw
+        .http
+        .post(gw.url("/llmgateway.v1.ChatService/StreamChat"))
+        .header("content-type", "application/connect+json")
+        .body(envelope)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let answer = resp.bytes().await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).contains("unauthenticated"),
+        "{answer:?}"
+    );
+    let labels = [("surface", "connect"), ("code", "401")];
+    let text = expect(&gw, "llm_gateway_requests_total", &labels, 1.0).await;
+    assert_eq!(
+        sum(
+            &text,
+            "llm_gateway_requests_total",
+            &[("surface", "connect"), ("code", "200")]
+        ),
+        0.0,
+        "{text}"
+    );
+}

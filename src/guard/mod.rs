@@ -118,6 +118,9 @@ impl Caller {
     }
 
     pub(crate) fn refuse(&self, e: &GatewayError) -> Response {
+        // A Connect stream's refusal is an HTTP 200 carrying the error: the record says what
+        // the request really ended with, so metrics and the access line count the refusal.
+        crate::telemetry::with_call(|r| r.failed(e));
         match self {
             Caller::Grpc(web) => {
                 // Trailers-only: the status in the headers, which gRPC and grpc-web clients read.
