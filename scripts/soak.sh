@@ -30,17 +30,7 @@ HARNESS_NAME=soak
 # shellcheck source-path=SCRIPTDIR source=lib/harness.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/harness.sh"
 
-UPDATE_DOCS=0
-for arg in "$@"; do
-  case $arg in
-    --update-docs) UPDATE_DOCS=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
-      exit 0
-      ;;
-    *) die "unknown option $arg (try --help)" ;;
-  esac
-done
+report_options "$@"
 
 SOAK_REQUESTS=${SOAK_REQUESTS:-1000000}
 SOAK_CONNECTIONS=${SOAK_CONNECTIONS:-64}

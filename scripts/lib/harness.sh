@@ -160,3 +160,21 @@ write_doc_block() {
   cp "$WORK/doc.md" "$doc"
   log "wrote the result into $doc"
 }
+
+# report_options "$@": the options of a script that reports into the docs: --update-docs (sets
+# UPDATE_DOCS=1) and -h/--help (prints the script's header comment).
+# shellcheck disable=SC2034 # UPDATE_DOCS is read by the calling script
+report_options() {
+  UPDATE_DOCS=0
+  local arg
+  for arg in "$@"; do
+    case $arg in
+      --update-docs) UPDATE_DOCS=1 ;;
+      -h | --help)
+        sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
+        exit 0
+        ;;
+      *) die "unknown option $arg (try --help)" ;;
+    esac
+  done
+}
