@@ -133,6 +133,10 @@ async fn every_request_gets_one_access_line_and_its_id_back() {
     )
     .await;
     assert_eq!(reply.header("x-request-id"), Some("rest-1"));
+    // The id goes upstream too, so the provider's logs can be matched with the gateway's.
+    let upstream = gw.upstream();
+    assert_eq!(upstream.len(), 1);
+    assert_eq!(upstream[0].header("x-request-id"), Some("rest-1"));
     let line = logs.access("rest-1").await;
     assert_eq!(line["level"], "INFO");
     assert_eq!(line["surface"], "openai-rest");
@@ -180,6 +184,12 @@ async fn every_request_gets_one_access_line_and_its_id_back() {
     let mut client = ChatServiceClient::new(gw.channel().await);
     let reply = client.chat(grpc_request("chat", "grpc-1")).await.unwrap();
     assert_eq!(reply.metadata().get("x-request-id").unwrap(), "grpc-1");
+    assert_eq!(
+        gw.upstream()
+            .last()
+            .and_then(|r| r.header("x-request-id").map(str::to_owned)),
+        Some("grpc-1".to_owned())
+    );
     let line = logs.access("grpc-1").await;
     assert_eq!(
         (line["surface"].as_str(), line["grpc_status"].as_str()),

@@ -145,12 +145,22 @@ impl Redactor {
 }
 
 /// Sends a prepared request, mapping transport failures. With tracing on, the request is an
-/// upstream span and carries its `traceparent` (see [`crate::otel::upstream`]).
+/// upstream span and carries its `traceparent` (see [`crate::otel::upstream`]), and the
+/// request's `x-request-id`.
 pub async fn send(
     client: &reqwest::Client,
     mut request: reqwest::Request,
     timeout: Duration,
 ) -> Result<reqwest::Response, GatewayError> {
+    // The client's request id goes upstream too (unless the provider set its own), so the
+    // gateway's logs and the provider's can be matched. Added after any request signing:
+    // SigV4 covers only the headers it lists.
+    crate::telemetry::with_call(|record| {
+        request
+            .headers_mut()
+            .entry(crate::telemetry::request_id::HEADER)
+            .or_insert_with(|| record.request_id_header().clone());
+    });
     let span = crate::otel::upstream::start(&mut request);
     let result = client
         .execute(request)

@@ -73,6 +73,11 @@ impl CallRecord {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The request's `x-request-id`, as a header value (cheap to clone).
+    pub fn request_id_header(&self) -> &HeaderValue {
+        &self.request_id
+    }
+
     /// The request's `x-request-id`.
     pub fn request_id(&self) -> &str {
         // Only visible ASCII is ever accepted or generated (see `request_id`).
