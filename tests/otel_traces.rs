@@ -330,6 +330,70 @@ async fn rest_chat_joins_the_client_trace() {
     assert!(!call.error && !t.upstream.error);
 }
 
+/// Every line this process logged, as JSON (a subscriber installed once per test process).
+fn captured_logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("access=info"))
+            .with_writer(move || LogSink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        lines
+    })
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_line_names_the_trace() {
+    let logs = captured_logs();
+    tracing_on();
+    let gw = TestGateway::start(CONFIG).await;
+    let (trace_id, _, traceparent) = client_context();
+    let resp = gw
+        .http
+        .post(gw.url("/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("traceparent", &traceparent)
+        .header("x-request-id", "traced-1")
+        .body(r#"{"model":"chat","messages":[{"role":"user","content":"hi"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap();
+    // Written when the response body ends, a moment after the client has it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let line = loop {
+        let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+        let found = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|l| l["target"] == "access" && l["request_id"] == "traced-1");
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "no access line: {text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(line["trace_id"], trace_id.as_str(), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpc_chat_joins_the_client_trace() {
     tracing_on();

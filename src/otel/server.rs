@@ -65,11 +65,16 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request) -> Self::Future {
+    fn call(&mut self, mut req: Request) -> Self::Future {
         let Some(tracer) = super::tracer() else {
             return Box::pin(self.inner.call(req));
         };
         let (cx, grpc) = start(tracer, &req);
+        // The access line names the trace, so a log line leads to its spans.
+        let trace_id = cx.span().span_context().trace_id();
+        if trace_id != opentelemetry::trace::TraceId::INVALID {
+            req.extensions_mut().insert(TraceId(trace_id.to_string()));
+        }
         let handled = self.inner.call(req).with_context(cx.clone());
         Box::pin(async move {
             let response = handled.await?;
@@ -77,6 +82,10 @@ where
         })
     }
 }
+
+/// The trace a request belongs to (32 hex digits), in its extensions when tracing is on.
+#[derive(Debug, Clone)]
+pub struct TraceId(pub String);
 
 /// `app` with a server span per request when tracing is on; untouched when it is off.
 pub fn traced(app: axum::Router) -> axum::Router {

@@ -85,13 +85,17 @@ where
         let record = Arc::new(CallRecord::new(id.clone(), started));
         // Created before the inner call, so a request abandoned before its answer is still
         // counted and logged (when this is dropped).
-        let finish = Finish::new(
+        let mut finish = Finish::new(
             self.metrics.clone(),
             record.clone(),
             surface,
             req.method().clone(),
             req.uri().clone(),
         );
+        finish.trace_id = req
+            .extensions_mut()
+            .remove::<crate::otel::server::TraceId>()
+            .map(|t| t.0);
         // Called at once on the service that was polled ready: no clone needed.
         TelemetryFuture {
             answer: super::scope(record, self.inner.call(req)),
@@ -152,6 +156,8 @@ struct Finish {
     /// The body was sent to its end.
     ended: bool,
     done: bool,
+    /// The request's trace, when tracing is on.
+    trace_id: Option<String>,
 }
 
 fn grpc_status(headers: &HeaderMap) -> Option<tonic::Code> {
@@ -184,6 +190,7 @@ impl Finish {
             grpc: None,
             ended: false,
             done: false,
+            trace_id: None,
         }
     }
 
@@ -255,6 +262,7 @@ impl Finish {
         tracing::info!(
             target: "access",
             request_id = self.record.request_id(),
+            trace_id = self.trace_id.as_deref(),
             surface = self.surface.as_str(),
             method = self.method.as_str(),
             path = self.uri.path(),
