@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{CONFIG, Reply, TestGateway, grpc_web_frame};
+use common::{CONFIG, Reply, TestGateway, chat_request, grpc_web_frame};
 use llm_gateway::pb::v1 as pb;
 use llm_gateway::reload::{Outcome, Reloader, Source, Trigger};
 use llm_gateway::server;
@@ -209,18 +209,6 @@ async fn openai_rest() {
     assert_403(&post(&gw, path, stream, Some(TEAM_A)).await, "other-chat");
     let r = post(&gw, path, &openai_chat("other-chat"), Some(ADMIN)).await;
     assert_eq!(r.status, 200, "{}", r.body);
-}
-
-fn chat_request(endpoint: &str) -> pb::ChatRequest {
-    pb::ChatRequest {
-        endpoint: endpoint.into(),
-        messages: vec![pb::Message {
-            role: "user".into(),
-            content: Some("hi".into()),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
 }
 
 fn with_key<T>(msg: T, key: Option<&str>) -> tonic::Request<T> {

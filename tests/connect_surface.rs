@@ -11,7 +11,7 @@ mod common;
 use std::io::{Read as _, Write as _};
 
 use base64::Engine as _;
-use common::{CONFIG, TestGateway};
+use common::{CONFIG, TestGateway, chat_request, envelope, envelopes};
 use llm_gateway::pb::v1 as pb;
 use prost::Message as _;
 use serde_json::Value;
@@ -62,14 +62,7 @@ impl Answer {
 
     /// The (flags, payload) envelopes of a streaming body.
     fn frames(&self) -> Vec<(u8, Vec<u8>)> {
-        let (mut out, mut rest) = (Vec::new(), &self.body[..]);
-        while !rest.is_empty() {
-            assert!(rest.len() >= 5, "truncated envelope");
-            let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-            out.push((rest[0], rest[5..5 + len].to_vec()));
-            rest = &rest[5 + len..];
-        }
-        out
+        envelopes(&self.body)
     }
 
     /// The data payloads of a stream, checking that it ends with one end-of-stream message,
@@ -83,13 +76,6 @@ impl Answer {
         let data = frames.into_iter().map(|(_, p)| p).collect();
         (data, serde_json::from_slice(&end).unwrap())
     }
-}
-
-fn envelope(flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![flags];
-    out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    out.extend_from_slice(payload);
-    out
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -144,18 +130,6 @@ async fn proto(gw: &TestGateway, path: &str, msg: &impl prost::Message) -> Answe
         &[],
     )
     .await
-}
-
-fn chat_request(endpoint: &str) -> pb::ChatRequest {
-    pb::ChatRequest {
-        endpoint: endpoint.into(),
-        messages: vec![pb::Message {
-            role: "user".into(),
-            content: Some("hi".into()),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
 }
 
 const CHAT_JSON: &str = r#"{"endpoint":"chat","messages":[{"role":"user","content":"hi"}]}"#;

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{CONFIG, TestGateway};
+use common::{CONFIG, TestGateway, envelope, envelopes};
 use llm_gateway::server::AppOptions;
 use llm_gateway::service::Settings;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -227,25 +227,6 @@ async fn with_api_keys_health_is_exempt_and_reflection_is_not() {
     assert_eq!(refused.code(), tonic::Code::Unauthenticated);
 }
 
-/// Splits a Connect stream body into its envelopes: (flags, payload).
-fn envelopes(mut body: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let mut out = Vec::new();
-    while !body.is_empty() {
-        assert!(body.len() >= 5, "truncated envelope");
-        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
-        out.push((body[0], body[5..5 + len].to_vec()));
-        body = &body[5 + len..];
-    }
-    out
-}
-
-fn envelope(payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8];
-    out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 #[tokio::test]
 async fn health_and_reflection_answer_connect_callers() {
     use prost::Message as _;
@@ -288,12 +269,14 @@ async fn health_and_reflection_answer_connect_callers() {
         message_request: Some(request),
     };
     let mut body = envelope(
+        0,
         &ask(r::server_reflection_request::MessageRequest::ListServices(
             String::new(),
         ))
         .encode_to_vec(),
     );
     body.extend(envelope(
+        0,
         &ask(
             r::server_reflection_request::MessageRequest::FileContainingSymbol(
                 "llmgateway.v1.ChatService".into(),

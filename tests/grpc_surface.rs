@@ -15,16 +15,11 @@ use pb::embeddings_service_client::EmbeddingsServiceClient;
 use pb::endpoints_service_client::EndpointsServiceClient;
 use prost::Message as _;
 
+/// The shared one-message request, with a temperature to check it is carried.
 fn chat_request(endpoint: &str) -> pb::ChatRequest {
     pb::ChatRequest {
-        endpoint: endpoint.into(),
-        messages: vec![pb::Message {
-            role: "user".into(),
-            content: Some("hi".into()),
-            ..Default::default()
-        }],
         temperature: Some(0.5),
-        ..Default::default()
+        ..common::chat_request(endpoint)
     }
 }
 

@@ -10,7 +10,7 @@ mod scripted_upstream;
 
 use std::time::{Duration, Instant};
 
-use common::{CONFIG, TestGateway, grpc_web_frame};
+use common::{CONFIG, TestGateway, chat_request, envelope, grpc_web_frame};
 use futures::StreamExt;
 use llm_gateway::pb::v1 as pb;
 use pb::chat_service_client::ChatServiceClient;
@@ -92,18 +92,6 @@ async fn expect(gw: &TestGateway, name: &str, labels: &[(&str, &str)], want: f64
             "{name}{labels:?} = {got}, want {want}\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn chat_request(endpoint: &str) -> pb::ChatRequest {
-    pb::ChatRequest {
-        endpoint: endpoint.into(),
-        messages: vec![pb::Message {
-            role: "user".into(),
-            content: Some("hi".into()),
-            ..Default::default()
-        }],
-        ..Default::default()
     }
 }
 
@@ -651,14 +639,11 @@ api_keys:
     .await;
     // No key: the answer is an HTTP 200 whose end-of-stream message is `unauthenticated`.
     let body = serde_json::to_vec(&chat_request("chat")).unwrap();
-    let mut envelope = vec![0u8];
-    envelope.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
-    envelope.extend_from_slice(&body);
     let resp = gw
         .http
         .post(gw.url("/llmgateway.v1.ChatService/StreamChat"))
         .header("content-type", "application/connect+json")
-        .body(envelope)
+        .body(envelope(0, &body))
         .send()
         .await
         .unwrap();

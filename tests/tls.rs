@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::chat_request;
 use futures::StreamExt;
 use llm_gateway::pb::v1 as pb;
 use llm_gateway::server;
@@ -221,18 +224,6 @@ async fn grpc_channel(addr: SocketAddr, pair: &Pair) -> tonic::transport::Channe
         .connect_with_connector(connect)
         .await
         .unwrap()
-}
-
-fn chat_request(endpoint: &str) -> pb::ChatRequest {
-    pb::ChatRequest {
-        endpoint: endpoint.into(),
-        messages: vec![pb::Message {
-            role: "user".into(),
-            content: Some("hi".into()),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
 }
 
 #[tokio::test]

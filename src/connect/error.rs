@@ -83,14 +83,6 @@ impl<'a> WireError<'a> {
     }
 }
 
-/// The error JSON of a unary answer.
-fn error_json(e: &GatewayError) -> Vec<u8> {
-    let message = e.to_string();
-    // Serialising two strings cannot fail; the fallback keeps the code if it ever did.
-    serde_json::to_vec(&WireError::new(e, &message))
-        .unwrap_or_else(|_| format!(r#"{{"code":"{}"}}"#, code_name(e.grpc_code())).into_bytes())
-}
-
 /// A unary call's error answer: Connect's status for the code and the error JSON.
 pub fn unary(e: &GatewayError) -> Response {
     with_status(http_status(e.grpc_code()), e)
@@ -99,19 +91,29 @@ pub fn unary(e: &GatewayError) -> Response {
 /// A unary error answer with an explicit HTTP status (405, 415: refusals the protocol answers
 /// with a plain HTTP status), still carrying the error JSON for clients that read it.
 pub fn with_status(status: StatusCode, e: &GatewayError) -> Response {
-    let mut resp = Response::new(Body::from(error_json(e)));
-    *resp.status_mut() = status;
+    let mut resp = with_code(status, e.grpc_code(), &e.to_string());
     let headers = resp.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     if let Some(secs) = e.retry_after_secs() {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     if matches!(e, GatewayError::Unauthenticated(_)) {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
+    resp
+}
+
+/// A unary error answer: `status`, and the error JSON of `code` and `message` (also for
+/// statuses that come from elsewhere than a [`GatewayError`], such as a tonic service's).
+pub fn with_code(status: StatusCode, code: tonic::Code, message: &str) -> Response {
+    // Serialising two strings cannot fail; the fallback keeps the code if it ever did.
+    let json = serde_json::to_vec(&WireError::of(code, message))
+        .unwrap_or_else(|_| format!(r#"{{"code":"{}"}}"#, code_name(code)).into_bytes());
+    let mut resp = Response::new(Body::from(json));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 

@@ -25,7 +25,7 @@
 
 mod codec;
 mod envelope;
-pub(crate) mod error;
+mod error;
 mod via_grpc;
 
 pub use error::refusal;

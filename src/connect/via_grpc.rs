@@ -27,7 +27,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::envelope::{self, HEADER_LEN};
-use super::error::{WireError, http_status};
+use super::error::{WireError, http_status, with_code};
 use crate::rest::read_body;
 
 /// The gRPC-only services a Connect request may reach through here.
@@ -46,7 +46,7 @@ pub fn is_grpc_only_path(path: &str) -> bool {
 pub async fn call(grpc: Router, req: Request, body_limit: usize) -> Response {
     let (mut parts, body) = req.into_parts();
     if parts.method != Method::POST {
-        let mut resp = unary_error(
+        let mut resp = with_code(
             StatusCode::METHOD_NOT_ALLOWED,
             tonic::Code::Unimplemented,
             &format!("{} is not allowed for this method; use POST.", parts.method),
@@ -64,7 +64,7 @@ pub async fn call(grpc: Router, req: Request, body_limit: usize) -> Response {
         "application/proto" => false,
         "application/connect+proto" => true,
         other => {
-            return unary_error(
+            return with_code(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 tonic::Code::Unimplemented,
                 &format!(
@@ -136,23 +136,11 @@ fn grpc_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// The gRPC status in `headers` (trailers, or a trailers-only answer's headers), if any.
+/// The gRPC status in `headers` (trailers, or a trailers-only answer's headers), if any, as
+/// tonic reads it (the code, and `grpc-message` percent-decoded).
 fn status_of(headers: &HeaderMap) -> Option<(tonic::Code, String)> {
-    let code = headers
-        .get("grpc-status")?
-        .to_str()
-        .ok()?
-        .parse::<i32>()
-        .ok()?;
-    let message = headers
-        .get("grpc-message")
-        .map(|m| {
-            percent_encoding::percent_decode(m.as_bytes())
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
-    Some((tonic::Code::from_i32(code), message))
+    let status = tonic::Status::from_header_map(headers)?;
+    Some((status.code(), status.message().to_owned()))
 }
 
 async fn unary_answer(answer: Response) -> Response {
@@ -160,7 +148,7 @@ async fn unary_answer(answer: Response) -> Response {
     let collected = match body.collect().await {
         Ok(collected) => collected,
         Err(e) => {
-            return unary_error(
+            return with_code(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 tonic::Code::Internal,
                 &format!("The call failed: {e}"),
@@ -187,13 +175,13 @@ async fn unary_answer(answer: Response) -> Response {
                 );
                 resp
             }
-            None => unary_error(
+            None => with_code(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 tonic::Code::Internal,
                 "The call answered no message.",
             ),
         },
-        (code, message) => unary_error(http_status(code), code, &message),
+        (code, message) => with_code(http_status(code), code, &message),
     }
 }
 
@@ -267,17 +255,6 @@ fn refuse(streaming: bool, code: tonic::Code, message: &str) -> Response {
         );
         resp
     } else {
-        unary_error(http_status(code), code, message)
+        with_code(http_status(code), code, message)
     }
-}
-
-fn unary_error(status: StatusCode, code: tonic::Code, message: &str) -> Response {
-    let json = serde_json::to_vec(&WireError::of(code, message)).unwrap_or_default();
-    let mut resp = Response::new(Body::from(json));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
 }

@@ -303,11 +303,43 @@ impl Reply {
     }
 }
 
-/// One grpc-web (and gRPC) data frame: a zero flag byte, the big-endian length, the message.
+/// A one-message chat request (the user says "hi") to `endpoint`.
+pub fn chat_request(endpoint: &str) -> llm_gateway::pb::v1::ChatRequest {
+    use llm_gateway::pb::v1 as pb;
+    pb::ChatRequest {
+        endpoint: endpoint.into(),
+        messages: vec![pb::Message {
+            role: "user".into(),
+            content: Some("hi".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// One envelope of a Connect stream, or one gRPC / grpc-web frame: the flags byte, the
+/// big-endian length, the payload.
+pub fn envelope(flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![flags];
+    out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// (flags, payload) of each envelope of a Connect stream or a gRPC / grpc-web body.
+pub fn envelopes(body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let (mut out, mut rest) = (Vec::new(), body);
+    while !rest.is_empty() {
+        assert!(rest.len() >= 5, "truncated envelope: {body:?}");
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        assert!(rest.len() >= 5 + len, "truncated envelope: {body:?}");
+        out.push((rest[0], rest[5..5 + len].to_vec()));
+        rest = &rest[5 + len..];
+    }
+    out
+}
+
+/// One grpc-web (and gRPC) data frame of `msg`: an uncompressed envelope.
 pub fn grpc_web_frame(msg: &impl prost::Message) -> Vec<u8> {
-    let payload = msg.encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
-    frame.extend_from_slice(&payload);
-    frame
+    envelope(0, &msg.encode_to_vec())
 }

@@ -12,7 +12,7 @@ use prost::Message as _;
 use serde_json::Value;
 use tonic::Code;
 
-use crate::common::{TestGateway, grpc_web_frame};
+use crate::common::{TestGateway, chat_request, envelopes, grpc_web_frame};
 
 /// No call may take longer than this (a hang is a failure, not a slow pass).
 pub const CALL_BOUND: Duration = Duration::from_secs(20);
@@ -79,18 +79,6 @@ pub struct Outcome {
 }
 
 const HI: &str = r#"[{"role":"user","content":"hi"}]"#;
-
-fn chat_request(endpoint: &str) -> pb::ChatRequest {
-    pb::ChatRequest {
-        endpoint: endpoint.into(),
-        messages: vec![pb::Message {
-            role: "user".into(),
-            content: Some("hi".into()),
-            ..Default::default()
-        }],
-        ..Default::default()
-    }
-}
 
 fn headers_text(h: &reqwest::header::HeaderMap) -> String {
     h.iter()
@@ -367,19 +355,6 @@ fn status_outcome(status: &tonic::Status) -> Outcome {
         ),
         ..Outcome::default()
     }
-}
-
-/// (flags, payload) of each envelope of a gRPC-web or Connect body.
-fn envelopes(body: &[u8]) -> Vec<(u8, Vec<u8>)> {
-    let (mut out, mut rest) = (Vec::new(), body);
-    while !rest.is_empty() {
-        assert!(rest.len() >= 5, "truncated envelope: {body:?}");
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        assert!(rest.len() >= 5 + len, "truncated envelope: {body:?}");
-        out.push((rest[0], rest[5..5 + len].to_vec()));
-        rest = &rest[5 + len..];
-    }
-    out
 }
 
 async fn grpc_web(gw: &TestGateway, key: &Key, name: &str, stream: bool) -> Outcome {

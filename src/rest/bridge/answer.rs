@@ -16,7 +16,7 @@ use tonic::Status;
 use super::{Call, bind};
 use crate::error::GatewayError;
 use crate::rest::json_bytes;
-use crate::telemetry::labels::grpc_http_status;
+use crate::telemetry::labels::{grpc_http_status, grpc_name};
 
 /// Binds `call` into the RPC's request, calls it, and answers with its message as JSON.
 pub(crate) async fn unary<Req, Resp, F, Fut>(call: Call, rpc: F) -> Response
@@ -120,7 +120,7 @@ fn error_body(http: u16, code: tonic::Code, message: &str) -> serde_json::Value 
         "error": {
             "code": http,
             "message": message,
-            "status": crate::connect::error::code_name(code).to_ascii_uppercase(),
+            "status": grpc_name(code),
             "details": [],
         }
     })
